@@ -1,0 +1,614 @@
+"""Cited answers and summaries from a chat model, as a LangChain runnable.
+
+    {question, evidence} -> pack numbered sentences within the token budget -> prompt -> model
+                         -> parse [S#] citations -> check them -> Answer (mode="llm")
+
+The model sees each evidence sentence once, numbered [S1], [S2]... and grouped under its
+article's title, source and date. Its reply is trusted only as far as `qa.citations` can match
+it to those sentences: invented ids are dropped and counted, every sentence of the answer is
+labelled supported / partial / unsupported, and a reply with no valid citation at all is replaced
+by the caller's extractive answer (or an abstention) with the reason in `Answer.fallback`.
+
+    answer = llm_answer(question, evidence, settings=s, model=m, embedder=e, fallback=extract)
+    for item in llm_answer_stream(question, evidence, settings=s, model=m, embedder=e):
+        ...  # str pieces of the raw reply as they arrive, then the final Answer
+    summary = llm_summarize([article_a, article_b], settings=s, model=m, embedder=e)
+
+Provider failures (401, 429/5xx after retries, timeouts, refused connections) raise LLMError:
+a broken endpoint is reported, not hidden behind an extractive answer. A reply that arrived but
+is unusable (malformed, empty, citing nothing it was given) falls back.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
+
+from qa import llm
+from qa.citations import REFUSAL, Cited, cite, is_refusal, parse
+from qa.embeddings import Embedder
+from qa.errors import ConfigError, LLMError
+from qa.prompts import render
+from qa.settings import Settings
+from qa.tokens import count_tokens
+from qa.types import Answer, Claim, Evidence, Summary
+
+__all__ = [
+    "Packed",
+    "answer_chain",
+    "context_budget",
+    "llm_answer",
+    "llm_answer_stream",
+    "llm_summarize",
+    "pack",
+]
+
+logger = logging.getLogger(__name__)
+
+Fallback = Callable[[], Answer]
+
+# Chat formats add a few tokens per message (role, separators); counted generously so the
+# budget is a bound, not an estimate.
+_TOKENS_PER_MESSAGE = 8
+# Below this there is no room for even a couple of sentences: a configuration error.
+_MIN_CONTEXT_TOKENS = 64
+SUMMARY_SENTENCES = 5
+NOTE_SENTENCES = 4  # per chunk in the map step, when a summary needs several calls
+_MAX_REDUCE_ROUNDS = 3
+
+
+# --- context packing --------------------------------------------------------------------------
+
+# Article text is data. It must not close our delimiters or carry citation markers of its own.
+_TAG = re.compile(r"</?\s*(articles?|notes?)\b[^>]*>", re.I)
+_FAKE_MARKER = re.compile(r"\[\s*([Ss]\s*\d+[^\]]*)\]")
+
+
+def _clean(text: str) -> str:
+    text = " ".join(text.split())
+    text = _TAG.sub(lambda m: m.group().replace("<", "‹").replace(">", "›"), text)
+    return _FAKE_MARKER.sub(r"(\1)", text)
+
+
+@dataclass
+class Packed:
+    """The numbered evidence put in one prompt."""
+
+    context: str
+    numbered: dict[str, Evidence]  # "S1" -> Evidence, in the order shown
+    tokens: int
+    budget: int
+    left_out: int = 0  # evidence sentences that did not fit the budget
+
+    @property
+    def ids(self) -> list[str]:
+        return list(self.numbered)
+
+
+def _header(ev: Evidence) -> list[str]:
+    lines = ["<article>"]
+    if ev.title:
+        lines.append(f"Title: {_clean(ev.title)}")
+    if ev.source:
+        lines.append(f"Source: {_clean(ev.source)}")
+    if ev.published_at:
+        lines.append(f"Published: {_clean(ev.published_at)}")
+    return lines
+
+
+def _render(groups: Sequence[Sequence[tuple[str, Evidence]]]) -> str:
+    blocks = []
+    for group in groups:
+        lines = _header(group[0][1])
+        lines += [f"[{sid}] {_clean(ev.sentence.text)}" for sid, ev in group]
+        lines.append("</article>")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def _layout(chosen: Sequence[Evidence], first: int) -> tuple[str, dict[str, Evidence]]:
+    # Articles in order of their best sentence; sentences in reading order inside an article.
+    by_doc: dict[str, list[Evidence]] = {}
+    for ev in chosen:
+        by_doc.setdefault(ev.sentence.doc_id, []).append(ev)
+    numbered: dict[str, Evidence] = {}
+    groups = []
+    n = first
+    for evs in by_doc.values():
+        group = []
+        for ev in sorted(evs, key=lambda e: e.sentence.index):
+            sid = f"S{n}"
+            numbered[sid] = ev
+            group.append((sid, ev))
+            n += 1
+        groups.append(group)
+    return _render(groups), numbered
+
+
+def _unique(evidence: Sequence[Evidence]) -> list[Evidence]:
+    seen: set[str] = set()
+    out = []
+    for ev in evidence:
+        if ev.sentence.sentence_id not in seen:
+            seen.add(ev.sentence.sentence_id)
+            out.append(ev)
+    return out
+
+
+def pack(evidence: Sequence[Evidence], budget: int, *, first: int = 1) -> Packed:
+    """Numbered context of the best evidence that fits `budget` tokens (qa.tokens).
+
+    Evidence is taken in the order given (best first); a sentence that does not fit is skipped
+    and a shorter one after it may still go in. Numbering starts at S{first}.
+    """
+    chosen: list[Evidence] = []
+    used = 0
+    header_cost: dict[str, int] = {}
+    for ev in _unique(evidence):
+        doc = ev.sentence.doc_id
+        cost = count_tokens(f"[S{first + len(chosen)}] {_clean(ev.sentence.text)}\n")
+        if doc not in header_cost:
+            cost += count_tokens("\n".join([*_header(ev), "</article>"]) + "\n\n")
+        if used + cost > budget:
+            continue
+        chosen.append(ev)
+        header_cost.setdefault(doc, 0)
+        used += cost
+    # The sum of the parts is close to, not exactly, the count of the whole: check the whole.
+    while True:
+        context, numbered = _layout(chosen, first)
+        tokens = count_tokens(context)
+        if tokens <= budget or not chosen:
+            break
+        chosen.pop()
+    left_out = len(_unique(evidence)) - len(chosen)
+    return Packed(
+        context=context, numbered=numbered, tokens=tokens, budget=budget, left_out=left_out
+    )
+
+
+def _prompt_tokens(messages: Sequence[BaseMessage]) -> int:
+    return sum(count_tokens(str(m.content)) + _TOKENS_PER_MESSAGE for m in messages)
+
+
+def context_budget(settings: Settings, prompt: str, slot: str = "context", **values: str) -> int:
+    """Tokens the `slot` variable of `prompt` may hold: settings.context_tokens, and never more
+    than the model window minus the rest of the prompt and the room kept for the reply."""
+    overhead = _prompt_tokens(render(prompt, **{slot: ""}, **values))
+    room = settings.model_window - llm.MAX_OUTPUT_TOKENS - overhead
+    budget = min(settings.context_tokens, room)
+    if budget < _MIN_CONTEXT_TOKENS:
+        raise ConfigError(
+            f"No room for evidence in the prompt: QA_MODEL_WINDOW={settings.model_window} minus "
+            f"{llm.MAX_OUTPUT_TOKENS} tokens for the reply and {overhead} for the prompt leaves "
+            f"{room}; raise QA_MODEL_WINDOW (or QA_CONTEXT_TOKENS if that is the smaller)."
+        )
+    return budget
+
+
+# --- answers ----------------------------------------------------------------------------------
+
+
+def _ms(t0: float) -> float:
+    return round((time.perf_counter() - t0) * 1000, 1)
+
+
+def _doc_ids(evidence: Sequence[Evidence]) -> list[str]:
+    return list(dict.fromkeys(ev.sentence.doc_id for ev in evidence))
+
+
+def _confidence(claims: Sequence[Claim]) -> float:
+    # The mean claim score: an answer is as trustworthy as its average sentence.
+    return round(sum(c.score for c in claims) / len(claims), 4) if claims else 0.0
+
+
+@dataclass
+class _Run:
+    """State of one answer as it moves through the chain."""
+
+    question: str
+    evidence: list[Evidence]
+    packed: Packed | None = None
+    messages: list[BaseMessage] = field(default_factory=list)
+    reply: llm.ModelReply | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class _Answerer:
+    """The steps of the answer chain, bound to their collaborators."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        model: BaseChatModel,
+        embedder: Embedder,
+        fallback: Fallback | None,
+    ) -> None:
+        self.settings = settings
+        self.model = model
+        self.embedder = embedder
+        self.fallback = fallback
+
+    def prepare(self, inputs: dict[str, Any]) -> _Run:
+        t0 = time.perf_counter()
+        run = _Run(question=str(inputs["question"]), evidence=list(inputs["evidence"]))
+        budget = context_budget(self.settings, "answer", question=run.question)
+        run.packed = pack(run.evidence, budget)
+        if run.packed.left_out:
+            logger.info("%d evidence sentences left out of the prompt", run.packed.left_out)
+        run.messages = render("answer", context=run.packed.context, question=run.question)
+        run.timings["pack"] = _ms(t0)
+        return run
+
+    def call(self, run: _Run, config: RunnableConfig | None = None) -> _Run:
+        if run.packed and run.packed.numbered:
+            t0 = time.perf_counter()
+            run.reply = llm.complete(self.model, run.messages, self.settings, config)
+            run.timings["llm"] = _ms(t0)
+        return run
+
+    def stream(self, run: _Run) -> Iterator[str]:
+        if not (run.packed and run.packed.numbered):
+            return
+        t0 = time.perf_counter()
+        for item in llm.stream(self.model, run.messages, self.settings):
+            if isinstance(item, llm.ModelReply):
+                run.reply = item
+            else:
+                yield item
+        run.timings["llm"] = _ms(t0)
+
+    def finish(self, run: _Run) -> Answer:
+        t0 = time.perf_counter()
+        base: dict[str, Any] = {
+            "question": run.question,
+            "retrieved_doc_ids": _doc_ids(run.evidence),
+            "mode": "llm",
+        }
+        reply = run.reply
+        if run.packed is None or not run.packed.numbered or reply is None:
+            return Answer(
+                **base,
+                answer=REFUSAL,
+                abstained=True,
+                timings_ms=run.timings,
+                fallback="abstained: no evidence to give the model",
+            )
+        usage: dict[str, Any] = {
+            "tokens": reply.tokens,
+            "cost_usd": reply.cost(self.settings.llm_model),
+        }
+        if reply.problem:
+            return self._fall_back(run, base, usage, reply.problem, dropped=None)
+        cited = cite(reply.text, run.packed.numbered, self.embedder)
+        run.timings["verify"] = _ms(t0)
+        if is_refusal(reply.text, has_citations=cited.has_citations):
+            return Answer(
+                **base,
+                **usage,
+                answer=REFUSAL,
+                abstained=True,
+                timings_ms=run.timings,
+                dropped_citations=cited.dropped,
+                claims=[],
+            )
+        if not cited.has_citations:
+            reason = "the model's reply cites none of the sentences it was given"
+            if cited.dropped:
+                reason += f" ({cited.dropped} invented citation{'s' * (cited.dropped > 1)})"
+            return self._fall_back(run, base, usage, reason, dropped=cited.dropped)
+        return Answer(
+            **base,
+            **usage,
+            answer=cited.text,
+            abstained=False,
+            citations=cited.citations,
+            timings_ms=run.timings,
+            confidence=_confidence(cited.claims),
+            claims=cited.claims,
+            dropped_citations=cited.dropped,
+        )
+
+    def _fall_back(
+        self,
+        run: _Run,
+        base: dict[str, Any],
+        usage: dict[str, Any],
+        reason: str,
+        dropped: int | None,
+    ) -> Answer:
+        logger.warning("LLM answer not usable, falling back: %s", reason)
+        if self.fallback is not None:
+            answer = self.fallback()
+            return answer.model_copy(
+                update={
+                    **usage,
+                    "fallback": f"extractive: {reason}",
+                    "dropped_citations": dropped,
+                    "timings_ms": {**run.timings, **answer.timings_ms},
+                }
+            )
+        return Answer(
+            **base,
+            **usage,
+            answer=f"No verified answer: {reason}.",
+            abstained=True,
+            timings_ms=run.timings,
+            dropped_citations=dropped,
+            fallback=f"abstained: {reason}",
+        )
+
+
+def answer_chain(
+    *,
+    settings: Settings,
+    model: BaseChatModel,
+    embedder: Embedder,
+    fallback: Fallback | None = None,
+) -> Runnable[dict[str, Any], Answer]:
+    """The runnable: {"question": str, "evidence": list[Evidence]} -> Answer."""
+    steps = _Answerer(settings, model, embedder, fallback)
+    chain = (
+        RunnableLambda(steps.prepare, name="pack")
+        | RunnableLambda(steps.call, name="model")
+        | RunnableLambda(steps.finish, name="cite")
+    )
+    return chain.with_config(run_name="qa_llm_answer")
+
+
+def llm_answer(
+    question: str,
+    evidence: Sequence[Evidence],
+    *,
+    settings: Settings,
+    model: BaseChatModel | None = None,
+    embedder: Embedder,
+    fallback: Fallback | None = None,
+) -> Answer:
+    """A cited answer from the model (see the module docstring); `model` defaults from settings."""
+    chain = answer_chain(
+        settings=settings,
+        model=model or llm.chat_model(settings),
+        embedder=embedder,
+        fallback=fallback,
+    )
+    return chain.invoke({"question": question, "evidence": list(evidence)})
+
+
+def llm_answer_stream(
+    question: str,
+    evidence: Sequence[Evidence],
+    *,
+    settings: Settings,
+    model: BaseChatModel | None = None,
+    embedder: Embedder,
+    fallback: Fallback | None = None,
+) -> Iterator[str | Answer]:
+    """The model's raw text pieces as they arrive, then the checked Answer, last.
+
+    The pieces still carry the model's own [S#] markers; the final Answer's text (markers
+    renumbered, invented ones removed) replaces them. Its citations are those `llm_answer`
+    gives for the same reply: both go through the same `finish` step.
+    """
+    steps = _Answerer(settings, model or llm.chat_model(settings), embedder, fallback)
+    run = steps.prepare({"question": question, "evidence": list(evidence)})
+    yield from steps.stream(run)
+    yield steps.finish(run)
+
+
+# --- summaries --------------------------------------------------------------------------------
+
+
+def _focus(query: str | None) -> str:
+    if query:
+        return f"Focus on what the articles say about: {' '.join(query.split())}"
+    return "Cover the most important facts."
+
+
+def _chunks(numbered: dict[str, Evidence], budget: int) -> list[dict[str, Evidence]]:
+    # Consecutive runs of the numbered sentences, each fitting `budget` once rendered; an article
+    # longer than the budget is cut between sentences, each part with its header.
+    chunks: list[dict[str, Evidence]] = []
+    current: dict[str, Evidence] = {}
+    for sid, ev in numbered.items():
+        trial = {**current, sid: ev}
+        if count_tokens(_render_numbered(trial)) <= budget:
+            current = trial
+            continue
+        if current:
+            chunks.append(current)
+        if count_tokens(_render_numbered({sid: ev})) <= budget:
+            current = {sid: ev}
+        else:
+            logger.warning("sentence %s is longer than the context budget; left out", sid)
+            current = {}
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def _render_numbered(numbered: dict[str, Evidence]) -> str:
+    groups: list[list[tuple[str, Evidence]]] = []
+    for sid, ev in numbered.items():
+        if groups and groups[-1][0][1].sentence.doc_id == ev.sentence.doc_id:
+            groups[-1].append((sid, ev))
+        else:
+            groups.append([(sid, ev)])
+    return _render(groups)
+
+
+@dataclass
+class _Usage:
+    prompt: int = 0
+    completion: int = 0
+    reported: bool = False
+
+    def add(self, reply: llm.ModelReply) -> None:
+        if reply.tokens is not None:
+            self.reported = True
+            self.prompt += reply.tokens["prompt"]
+            self.completion += reply.tokens["completion"]
+
+    def tokens(self) -> dict[str, int] | None:
+        return {"prompt": self.prompt, "completion": self.completion} if self.reported else None
+
+
+def _notes(reply: llm.ModelReply, allowed: Sequence[str]) -> list[str]:
+    """The cited sentences of an intermediate summary, keeping their [S#] ids."""
+    if reply.problem:
+        logger.warning("summary step skipped: %s", reply.problem)
+        return []
+    parsed = parse(reply.text, allowed)
+    return [_marked(_clean(c.text), [f"[{i}]" for i in c.ids]) for c in parsed.claims if c.ids]
+
+
+def _marked(text: str, marks: Sequence[str]) -> str:
+    # Markers go before the final full stop, as the model is asked to write them.
+    text = text.rstrip()
+    joined = "".join(marks)
+    if text and text[-1] in ".!?":
+        return f"{text[:-1]} {joined}{text[-1]}"
+    return f"{text} {joined}"
+
+
+def llm_summarize(
+    evidence_by_article: Sequence[Sequence[Evidence]],
+    *,
+    settings: Settings,
+    model: BaseChatModel | None = None,
+    embedder: Embedder,
+    query: str | None = None,
+    fallback: Callable[[], Summary] | None = None,
+    max_sentences: int = SUMMARY_SENTENCES,
+) -> Summary:
+    """A cited summary of one or several articles, map-reduce when they exceed the budget.
+
+    Map: each budget-sized chunk of numbered sentences is summarized with citations. Reduce:
+    the cited notes (which keep the original [S#] ids) are merged, in rounds if they do not fit
+    in one prompt. The final text is checked against the original sentences like an answer;
+    a sentence citing no given sentence is left out of the summary. When nothing cited remains,
+    `fallback()` is returned if given, else LLMError is raised.
+    """
+    t0 = time.perf_counter()
+    chat = model or llm.chat_model(settings)
+    flat = _unique([ev for article in evidence_by_article for ev in article])
+    numbered = {f"S{i}": ev for i, ev in enumerate(flat, start=1)}
+    doc_ids = _doc_ids(flat)
+    focus = _focus(query)
+    usage = _Usage()
+    timings: dict[str, float] = {}
+
+    def call(messages: list[BaseMessage]) -> llm.ModelReply:
+        reply = llm.complete(chat, messages, settings)
+        usage.add(reply)
+        return reply
+
+    map_budget = context_budget(
+        settings, "summary_map", focus=focus, max_sentences=str(max_sentences)
+    )
+    chunks = _chunks(numbered, map_budget)
+    if not chunks:
+        raise LLMError("Nothing to summarize: no sentence fits the context budget.")
+    if len(chunks) == 1:
+        final = call(
+            render(
+                "summary_map",
+                context=_render_numbered(chunks[0]),
+                focus=focus,
+                max_sentences=str(max_sentences),
+            )
+        )
+    else:
+        notes: list[str] = []
+        for chunk in chunks:
+            reply = call(
+                render(
+                    "summary_map",
+                    context=_render_numbered(chunk),
+                    focus=focus,
+                    max_sentences=str(NOTE_SENTENCES),
+                )
+            )
+            notes += _notes(reply, list(chunk))
+        timings["map"] = _ms(t0)
+        final = _reduce(notes, list(numbered), call, settings, focus, max_sentences)
+    timings["llm"] = _ms(t0)
+
+    t1 = time.perf_counter()
+    cited: Cited | None = None if final.problem else cite(final.text, numbered, embedder)
+    timings["verify"] = _ms(t1)
+    if cited is None or not cited.has_citations:
+        reason = final.problem or "the model's summary cites none of the sentences it was given"
+        logger.warning("LLM summary not usable: %s", reason)
+        if fallback is not None:
+            return fallback()
+        raise LLMError(f"The model's summary could not be used: {reason}.")
+
+    kept = [c for c in cited.claims if c.citations]
+    left_out = len(cited.claims) - len(kept)
+    if left_out:
+        logger.info("%d uncited summary sentences left out", left_out)
+    timings["total"] = _ms(t0)
+    return Summary(
+        doc_ids=doc_ids,
+        summary=" ".join(_marked(c.text, [f"[{n}]" for n in c.citations]) for c in kept),
+        citations=cited.citations,
+        sentences=[c.text for c in kept],
+        mode="llm",
+        query=query,
+        timings_ms=timings,
+        claims=kept,
+        tokens=usage.tokens(),
+    )
+
+
+def _reduce(
+    notes: list[str],
+    ids: Sequence[str],
+    call: Callable[[list[BaseMessage]], llm.ModelReply],
+    settings: Settings,
+    focus: str,
+    max_sentences: int,
+) -> llm.ModelReply:
+    budget = context_budget(
+        settings, "summary_reduce", slot="notes", focus=focus, max_sentences=str(max_sentences)
+    )
+    for _ in range(_MAX_REDUCE_ROUNDS):
+        if not notes:
+            return llm.ModelReply("", problem="no cited notes came out of the map step")
+        batches: list[list[str]] = [[]]
+        for note in notes:
+            if (
+                batches[-1]
+                and count_tokens("\n".join(f"- {n}" for n in [*batches[-1], note])) > budget
+            ):
+                batches.append([])
+            batches[-1].append(note)
+        if len(batches) == 1:
+            break
+        # Too many notes for one prompt: merge each batch into shorter notes and go again.
+        merged: list[str] = []
+        for batch in batches:
+            reply = call(_reduce_messages(batch, focus, NOTE_SENTENCES))
+            merged += _notes(reply, ids)
+        notes = merged
+    return call(_reduce_messages(notes, focus, max_sentences, budget))
+
+
+def _reduce_messages(
+    notes: Sequence[str], focus: str, max_sentences: int, budget: int | None = None
+) -> list[BaseMessage]:
+    lines = [f"- {n}" for n in notes]
+    while budget is not None and len(lines) > 1 and count_tokens("\n".join(lines)) > budget:
+        lines.pop()  # still too long after the last round: the latest notes give way
+    return render(
+        "summary_reduce", notes="\n".join(lines), focus=focus, max_sentences=str(max_sentences)
+    )

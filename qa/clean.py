@@ -1,0 +1,103 @@
+"""News text cleaning: page furniture out, byline kept aside, whitespace normalized."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+# Whole paragraphs that are page furniture, not reporting. Only short paragraphs are tested so
+# that a real sentence that mentions a newsletter is never dropped.
+_FURNITURE = re.compile(
+    r"""^(
+        (subscribe|sign\s*up|signup|register)\b.{0,60}
+      | .{0,30}\bnewsletter(s)?(\s*sign[\s-]*up)?
+      | please\s+wait\W*
+      | thank\s+you\s+for\s+(signing|sign)\s*up\W*
+      | thanks?\s+for\s+(reading|subscribing)\W*
+      | (loading|advertisement|advertising|sponsored(\s+content)?)\W*
+      | (share|tweet|email|print)(\s+(this|on|via)\b.{0,30})?
+      | (read|see)\s+(more|also)\b.{0,60}
+      | (follow|like)\s+us\s+on\b.{0,60}
+      | click\s+here\b.{0,60}
+      | (all\s+rights\s+reserved|copyright|©).{0,80}
+      | (we\s+use\s+)?cookies?\b.{0,80}
+      | (related|recommended|most\s+read|trending)(\s+(articles?|stories|news|content))?\W*
+      | (skip\s+to\s+(main\s+)?content|back\s+to\s+top|menu|close|open\s+menu)\W*
+      | (image|photo|video)\s*(credit|caption|source)?\s*:.{0,80}
+      | you\s+(might|may)\s+also\s+like\W*
+      | (updated|published)\s*:?\s*\d.{0,40}
+    )$""",
+    re.I | re.X,
+)
+_FURNITURE_MAX_CHARS = 120
+
+_AGENCIES = r"(AFP|AP|Reuters|PA|DPA|ANSA|EFE|Xinhua|Bloomberg|CNN|BBC|Agencies|agencies|wires)"
+_NAME = r"[A-Z][\w'’.-]+(?:\s+[A-Z][\w'’.-]+){0,3}"
+_BYLINE = re.compile(
+    rf"""^(
+        (by|written\s+by|reporting\s+by)\s+{_NAME}((\s*,\s*|\s+and\s+){_NAME})*(\s*(,|and|with)\s+{_NAME})?
+      | {_NAME}((\s*,\s*|\s+and\s+){_NAME})*\s*(,\s*)?(with|for|in|and)\s+{_AGENCIES}
+      | [-–—]?\s*\(?{_AGENCIES}\)?
+      | {_NAME}\s*[|/,]\s*{_AGENCIES}
+    )\.?$""",
+    re.X | re.I,
+)
+_BYLINE_MAX_WORDS = 12
+
+
+@dataclass
+class Cleaned:
+    text: str
+    byline: str | None
+    dropped: list[str]
+
+
+def normalize(text: str) -> str:
+    """NFC, unified newlines, no control characters, single spaces, blank line between paragraphs."""
+    text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
+    text = "".join(c for c in text if c in "\n\t" or unicodedata.category(c)[0] != "C")
+    text = text.replace("\u00a0", " ").replace("\t", " ")
+    lines = [re.sub(r" {2,}", " ", line).strip() for line in text.split("\n")]
+    paras: list[str] = []
+    current: list[str] = []
+    for line in lines:
+        if line:
+            current.append(line)
+        elif current:
+            paras.append(" ".join(current))
+            current = []
+    if current:
+        paras.append(" ".join(current))
+    return "\n\n".join(paras)
+
+
+def is_furniture(paragraph: str) -> bool:
+    p = paragraph.strip()
+    return len(p) <= _FURNITURE_MAX_CHARS and bool(_FURNITURE.match(p))
+
+
+def is_byline(paragraph: str) -> bool:
+    p = paragraph.strip()
+    if len(p.split()) > _BYLINE_MAX_WORDS or p.endswith(("?", "!")):
+        return False
+    return bool(_BYLINE.match(p))
+
+
+def clean(text: str) -> Cleaned:
+    """Drop furniture paragraphs and pull a byline out, keeping the rest of the text as it is."""
+    paras = normalize(text).split("\n\n") if text.strip() else []
+    kept: list[str] = []
+    dropped: list[str] = []
+    byline: str | None = None
+    for i, para in enumerate(paras):
+        if is_furniture(para):
+            dropped.append(para)
+            continue
+        # A byline stands at the top or the bottom of an article (furniture aside).
+        at_edge = i < 2 or all(is_furniture(p) or is_byline(p) for p in paras[i + 1 :])
+        if at_edge and byline is None and is_byline(para):
+            byline = para.strip()
+            continue
+        kept.append(para)
+    return Cleaned(text="\n\n".join(kept), byline=byline, dropped=dropped)

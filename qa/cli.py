@@ -1,0 +1,261 @@
+"""The `qa` command: a thin layer over the QA service; errors become messages here and only here."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from qa.errors import QAError
+from qa.settings import Settings
+
+app = typer.Typer(
+    help="Cited answers and summaries over news articles.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+eval_app = typer.Typer(help="Evaluation: predictions, scores and reports.", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
+out = Console()
+err = Console(stderr=True)
+
+HomeOpt = Annotated[
+    Path | None, typer.Option("--home", help="Data folder (default: QA_HOME or ~/.qa).")
+]
+
+
+def _settings(home: Path | None, **overrides: object) -> Settings:
+    updates = {k: v for k, v in overrides.items() if v is not None}
+    if home is not None:
+        updates["home"] = home
+    return Settings(**updates)  # type: ignore[arg-type]
+
+
+def _service(home: Path | None, **overrides: object):  # noqa: ANN202 - QA imported lazily
+    # Importing the service pulls in torch and chromadb: keep `qa --help` fast.
+    from qa.service import QA
+
+    return QA(_settings(home, **overrides))
+
+
+def _fail(exc: QAError) -> None:
+    err.print(f"[red]error:[/red] {exc.user_message()}", markup=True, highlight=False)
+    raise typer.Exit(2)
+
+
+def _date(value: str | None, name: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        err.print(f"error: {name} must be a date like 2023-09-11, not {value!r}")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders (txt, md, html, jsonl).")],
+    home: HomeOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Add articles; unchanged ones are skipped, changed ones replaced. Exit 1 if any failed."""
+    from tqdm import tqdm
+
+    try:
+        qa = _service(home)
+        bar = tqdm(total=0, unit="article", disable=quiet or None, file=sys.stderr)
+
+        def progress(done: int, total: int, name: str) -> None:
+            bar.total = total
+            bar.n = done
+            bar.set_postfix_str(name[:30])
+            bar.refresh()
+
+        results = qa.ingest(paths, progress=progress)
+        bar.close()
+    except QAError as exc:
+        _fail(exc)
+        return
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.status] = counts.get(r.status, 0) + 1
+        if r.status == "failed":
+            err.print(f"failed: {r.path}: {r.reason}", highlight=False, markup=False)
+        elif len(results) <= 50:
+            out.print(
+                f"{r.status}: {r.doc_id} ({r.n_sentences} sentences) from {r.path}",
+                highlight=False,
+                markup=False,
+            )
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing to ingest"
+    out.print(summary, highlight=False)
+    if counts.get("failed"):
+        raise typer.Exit(1)
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    k: Annotated[int | None, typer.Option("--k", help="Most sentences cited.")] = None,
+    source: Annotated[list[str] | None, typer.Option("--source", help="Only this source.")] = None,
+    since: Annotated[str | None, typer.Option(help="Published on or after (YYYY-MM-DD).")] = None,
+    until: Annotated[str | None, typer.Option(help="Published on or before (YYYY-MM-DD).")] = None,
+    home: HomeOpt = None,
+) -> None:
+    """Answer a question with cited sentences from the articles."""
+    try:
+        qa = _service(home)
+        answer = qa.ask(
+            question,
+            k=k,
+            sources=source,
+            since=_date(since, "--since"),
+            until=_date(until, "--until"),
+        )
+    except QAError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        print(json.dumps(answer.model_dump(mode="json"), ensure_ascii=False))
+        return
+    out.print(answer.answer, highlight=False, markup=False)
+    shown = answer.citations or answer.related
+    if shown:
+        out.print("\nRelated sentences:" if answer.abstained else "\nSources:", style="bold")
+    for c in shown:
+        date_part = f", {c.published_at[:10]}" if c.published_at else ""
+        out.print(
+            f"[{c.n}] {c.title} ({c.source or c.doc_id}{date_part}) "
+            f"{c.sentence_id} chars {c.start}-{c.end}",
+            highlight=False,
+            markup=False,
+        )
+        out.print(f"    {c.text}", highlight=False, markup=False, style="dim")
+
+
+@app.command()
+def summarize(
+    doc_ids: Annotated[list[str] | None, typer.Argument(help="Article ids.")] = None,
+    query: Annotated[str | None, typer.Option("--query", help="Summarize what this finds.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    home: HomeOpt = None,
+) -> None:
+    """A cited summary of one or several articles (by id or by a query)."""
+    if not doc_ids and not query:
+        err.print("error: give article ids or --query")
+        raise typer.Exit(2)
+    try:
+        summary = _service(home).summarize(doc_ids or [], query=query)
+    except QAError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        print(json.dumps(summary.model_dump(mode="json"), ensure_ascii=False))
+        return
+    out.print(summary.summary, highlight=False, markup=False)
+    for c in summary.citations:
+        out.print(
+            f"[{c.n}] {c.title} {c.sentence_id} chars {c.start}-{c.end}",
+            highlight=False,
+            markup=False,
+        )
+
+
+@app.command(name="list")
+def list_(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    home: HomeOpt = None,
+) -> None:
+    """The stored articles."""
+    try:
+        rows = _service(home).list()
+    except QAError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        print(json.dumps([r.model_dump(mode="json") for r in rows], ensure_ascii=False))
+        return
+    from rich.table import Table
+
+    table = Table("doc_id", "title", "source", "published", "sentences")
+    for r in rows:
+        table.add_row(
+            r.doc_id, r.title[:60], r.source, (r.published_at or "")[:10], str(r.n_sentences)
+        )
+    out.print(table)
+    out.print(f"{len(rows)} articles")
+
+
+@app.command()
+def delete(
+    doc_id: Annotated[str, typer.Argument(help="The article to remove.")],
+    home: HomeOpt = None,
+) -> None:
+    """Remove an article and everything derived from it."""
+    try:
+        _service(home).delete(doc_id)
+    except QAError as exc:
+        _fail(exc)
+        return
+    out.print(f"deleted {doc_id}", highlight=False, markup=False)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 7860).")] = None,
+    home: HomeOpt = None,
+) -> None:
+    """Start the web app over the library in QA_HOME."""
+    from qa.ui import launch
+
+    try:
+        launch(_service(home, host=host, port=port))
+    except QAError as exc:
+        _fail(exc)
+
+
+@eval_app.command("run")
+def eval_run(
+    docs: Annotated[Path, typer.Option("--docs", help="Docs JSONL (doc_id, title, text, ...).")],
+    questions: Annotated[Path, typer.Option("--questions", help="Questions JSONL.")],
+    out_path: Annotated[Path, typer.Option("--out", help="Where to write predictions JSONL.")],
+    k: Annotated[int | None, typer.Option("--k", help="Most sentences cited.")] = None,
+    home: HomeOpt = None,
+) -> None:
+    """Ingest DOCS into a fresh collection and write one prediction line per question."""
+    from tqdm import tqdm
+
+    from qa.evaluation.run import run
+
+    bar = tqdm(unit="question", file=sys.stderr)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    try:
+        summary = run(docs, questions, out_path, _settings(None), home=home, k=k, progress=progress)
+    except QAError as exc:
+        _fail(exc)
+        return
+    bar.close()
+    out.print(json.dumps(summary), highlight=False, markup=False)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    app()
+
+
+if __name__ == "__main__":
+    main()

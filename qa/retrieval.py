@@ -1,0 +1,360 @@
+"""Hybrid retrieval (dense sentences + dense chunks + BM25, fused by reciprocal rank) and
+sentence-level evidence selection with redundancy removed."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qa.embeddings import Embedder
+from qa.settings import Settings
+from qa.store import SentenceHit, Store, day_number
+from qa.types import Evidence, Sentence
+
+logger = logging.getLogger(__name__)
+
+Key = tuple[str, int]  # (doc_id, sentence index)
+
+
+@dataclass
+class Filters:
+    """Restrict retrieval to some sources and a publication date range (inclusive)."""
+
+    sources: list[str] | None = None
+    since: date | None = None
+    until: date | None = None
+
+    def where(self) -> dict[str, Any] | None:
+        """The same filter as a Chroma `where` clause on sentence/chunk metadata."""
+        parts: list[dict[str, Any]] = []
+        if self.sources:
+            parts.append({"source": {"$in": list(self.sources)}})
+        if self.since:
+            parts.append({"day": {"$gte": day_number(self.since.isoformat())}})
+        if self.until:
+            parts.append({"day": {"$lte": day_number(self.until.isoformat())}})
+        if not parts:
+            return None
+        return parts[0] if len(parts) == 1 else {"$and": parts}
+
+    def allows(self, source: str, day: int | None) -> bool:
+        if self.sources and source not in self.sources:
+            return False
+        if self.since and (day is None or day < (day_number(self.since.isoformat()) or 0)):
+            return False
+        if self.until and (day is None or day > (day_number(self.until.isoformat()) or 0)):
+            return False
+        return True
+
+    @property
+    def active(self) -> bool:
+        return bool(self.sources or self.since or self.until)
+
+
+# --- lexical index ---------------------------------------------------------------------------
+
+_WORD = re.compile(r"\w+", re.U)
+
+
+class LexicalIndex:
+    """BM25 (bm25s) over every visible sentence: a cache rebuilt from Chroma when stale.
+
+    The cache on disk is named by the store's fingerprint (doc ids and versions), so a stale
+    index is never used, and deleting the cache folder only costs a rebuild.
+    """
+
+    def __init__(self, cache_dir: Path) -> None:
+        self.cache_dir = cache_dir
+        self._fingerprint: str | None = None
+        self._retriever: Any = None
+        self._keys: list[Key] = []
+        self._lock = threading.Lock()
+        self._stemmer: Any = None
+
+    def _tokenize(self, texts: list[str]) -> Any:
+        import bm25s
+
+        if self._stemmer is None:
+            import Stemmer
+
+            self._stemmer = Stemmer.Stemmer("english")
+        return bm25s.tokenize(texts, stopwords="en", stemmer=self._stemmer, show_progress=False)
+
+    def ensure(self, store: Store) -> None:
+        fingerprint = store.catalog().fingerprint()
+        if fingerprint == self._fingerprint:
+            return
+        with self._lock:
+            if fingerprint == self._fingerprint:
+                return
+            if not self._load(fingerprint):
+                self._build(store, fingerprint)
+            self._fingerprint = fingerprint
+
+    def _load(self, fingerprint: str) -> bool:
+        import bm25s
+
+        path = self.cache_dir / fingerprint
+        if not (path / "keys.json").exists():
+            return False
+        try:
+            self._retriever = bm25s.BM25.load(str(path))
+            self._keys = [tuple(k) for k in json.loads((path / "keys.json").read_text())]
+            return True
+        except Exception as exc:  # a damaged cache is rebuilt, never trusted
+            logger.warning("lexical cache %s unreadable (%s); rebuilding", path, exc)
+            return False
+
+    def _build(self, store: Store, fingerprint: str) -> None:
+        import bm25s
+
+        keys: list[Key] = []
+        texts: list[str] = []
+        for doc_id, index, text in store.all_sentences():
+            keys.append((doc_id, index))
+            texts.append(text)
+        self._keys = keys
+        if not texts:
+            self._retriever = None
+            return
+        retriever = bm25s.BM25()
+        retriever.index(self._tokenize(texts), show_progress=False)
+        self._retriever = retriever
+        # Old caches are dropped: only the current fingerprint is ever valid.
+        if self.cache_dir.exists():
+            shutil.rmtree(self.cache_dir, ignore_errors=True)
+        path = self.cache_dir / fingerprint
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            retriever.save(str(path))
+            (path / "keys.json").write_text(json.dumps(keys))
+        except OSError as exc:
+            logger.warning("could not save the lexical cache to %s: %s", path, exc)
+
+    def search(
+        self, query: str, n: int, allow: Callable[[str], bool] | None = None
+    ) -> list[tuple[Key, float]]:
+        if self._retriever is None or not self._keys:
+            return []
+        tokens = self._tokenize([query])
+        if not tokens.vocab:
+            return []
+        want = min(len(self._keys), n * 4 if allow else n)
+        docs, scores = self._retriever.retrieve(tokens, k=want, show_progress=False, n_threads=1)
+        out: list[tuple[Key, float]] = []
+        for i, s in zip(docs[0], scores[0], strict=True):
+            if s <= 0:
+                break
+            key = self._keys[int(i)]
+            if allow is None or allow(key[0]):
+                out.append((key, float(s)))
+                if len(out) >= n:
+                    break
+        return out
+
+
+# --- retrieval -------------------------------------------------------------------------------
+
+
+@dataclass
+class Candidate:
+    hit: SentenceHit
+    dense: float = 0.0
+    chunk: float = 0.0
+    lexical: float = 0.0
+    fused: float = 0.0
+    relevance: float = 0.0
+
+
+@dataclass
+class Retrieval:
+    """What retrieval found for one question."""
+
+    evidence: list[Evidence]
+    related: list[Evidence]
+    retrieved_doc_ids: list[str]
+    confidence: float
+    candidates: list[Evidence] = field(default_factory=list)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+_STOP = frozenset(
+    """a an the of in on at to for from by with and or but is are was were be been being do does
+    did what which who whom whose when where why how that this these those it its as into about
+    than then there their they them he she his her him we our you your i me my not no yes has
+    have had will would can could should may might must also any all some such other both either
+    s t article articles according report reported says said""".split()
+)
+
+
+def content_words(text: str) -> set[str]:
+    return {w for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 1}
+
+
+class Retriever:
+    """Finds evidence sentences for a question in a Store."""
+
+    def __init__(
+        self, store: Store, embedder: Embedder, lexical: LexicalIndex, settings: Settings
+    ) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.lexical = lexical
+        self.settings = settings
+
+    def retrieve(
+        self, question: str, k: int | None = None, filters: Filters | None = None
+    ) -> Retrieval:
+        s = self.settings
+        k = k or s.k
+        filters = filters or Filters()
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        catalog = self.store.catalog().articles
+        self.lexical.ensure(self.store)
+        timings["lexical_index"] = _ms(t0)
+
+        t = time.perf_counter()
+        qv = self.embedder.embed_query(question)
+        timings["embed"] = _ms(t)
+
+        t = time.perf_counter()
+        where = filters.where()
+        dense_hits = self.store.query_sentences(qv, s.candidates, where)
+        chunk_hits = self.store.query_chunks(qv, max(10, s.candidates // 4), where)
+        timings["dense"] = _ms(t)
+
+        t = time.perf_counter()
+
+        def allow(doc_id: str) -> bool:
+            m = catalog.get(doc_id)
+            return m is not None and filters.allows(m.source, m.published_day)
+
+        lexical_hits = self.lexical.search(
+            question, s.candidates, allow if filters.active else None
+        )
+        timings["lexical"] = _ms(t)
+
+        t = time.perf_counter()
+        cands: dict[Key, Candidate] = {}
+        for h in dense_hits:
+            cands[(h.doc_id, h.index)] = Candidate(hit=h, dense=1.0 - h.distance)
+        missing = [key for key, _ in lexical_hits if key not in cands]
+        if missing:
+            for key, h in self.store.get_sentence_records(missing).items():
+                dense = float(qv @ h.vector) if h.vector is not None else 0.0
+                cands[key] = Candidate(hit=h, dense=dense)
+        chunk_score = {(c.doc_id, c.index): 1.0 - c.distance for c in chunk_hits}
+        max_lex = lexical_hits[0][1] if lexical_hits else 1.0
+        lex_score = {key: score / max_lex for key, score in lexical_hits}
+        for key, c in cands.items():
+            c.chunk = chunk_score.get((key[0], c.hit.chunk), 0.0)
+            c.lexical = lex_score.get(key, 0.0)
+
+        rrf = float(s.rrf_k)
+        for ranked in (
+            sorted(cands, key=lambda key: -cands[key].dense),
+            [key for key, _ in lexical_hits if key in cands],
+            sorted(cands, key=lambda key: -cands[key].chunk),
+        ):
+            for rank, key in enumerate(ranked):
+                cands[key].fused += 1.0 / (rrf + rank + 1)
+        for c in cands.values():
+            c.relevance = c.dense + s.lexical_weight * c.lexical + s.lead_bonus * (c.hit.index == 0)
+        ordered = sorted(cands.values(), key=lambda c: -c.fused)
+        by_relevance = sorted(cands.values(), key=lambda c: -c.relevance)
+        chosen = select(by_relevance, k, s.score_margin, s.redundancy_threshold)
+        timings["select"] = _ms(t)
+
+        doc_rank: list[str] = []
+        for c in ordered:
+            if c.hit.doc_id not in doc_rank:
+                doc_rank.append(c.hit.doc_id)
+        confidence = answerability(question, by_relevance[:k])
+
+        def to_evidence(c: Candidate) -> Evidence:
+            meta = catalog[c.hit.doc_id]
+            return Evidence(
+                sentence=Sentence(
+                    sentence_id=f"{c.hit.doc_id}#{c.hit.index}",
+                    doc_id=c.hit.doc_id,
+                    index=c.hit.index,
+                    start=c.hit.start,
+                    end=c.hit.end,
+                    text=c.hit.text,
+                ),
+                title=meta.title,
+                source=meta.source,
+                published_at=meta.published_at,
+                score=round(c.relevance, 4),
+                dense=round(c.dense, 4),
+                lexical=round(c.lexical, 4),
+            )
+
+        evidence = [to_evidence(c) for c in chosen]
+        chosen_keys = {(c.hit.doc_id, c.hit.index) for c in chosen}
+        related = [
+            to_evidence(c)
+            for c in by_relevance[: k + 3]
+            if (c.hit.doc_id, c.hit.index) not in chosen_keys
+        ][:3]
+        return Retrieval(
+            evidence=evidence,
+            related=related,
+            retrieved_doc_ids=doc_rank,
+            confidence=round(confidence, 4),
+            candidates=[to_evidence(c) for c in by_relevance[:30]],
+            timings_ms=timings,
+        )
+
+
+def answerability(question: str, top: list[Candidate]) -> float:
+    """How likely the library answers the question: the best sentence's dense similarity, and
+    how many of the question's content words the top sentences contain."""
+    if not top:
+        return 0.0
+    qwords = content_words(question)
+    found: set[str] = set()
+    for c in top:
+        found |= qwords & content_words(c.hit.text)
+    coverage = len(found) / max(1, len(qwords))
+    return 0.5 * max(c.dense for c in top) + 0.5 * coverage
+
+
+def select(ranked: list[Candidate], k: int, margin: float, redundancy: float) -> list[Candidate]:
+    """Up to k candidates in relevance order, none too similar to one chosen before, none more
+    than `margin` below the best (a weak sentence cited costs precision more than it adds)."""
+    if not ranked:
+        return []
+    best = ranked[0].relevance
+    chosen: list[Candidate] = []
+    for c in ranked:
+        if len(chosen) >= k or c.relevance < best - margin:
+            break
+        if any(_redundant(c, o, redundancy) for o in chosen):
+            continue
+        chosen.append(c)
+    return chosen
+
+
+def _redundant(a: Candidate, b: Candidate, threshold: float) -> bool:
+    if a.hit.vector is not None and b.hit.vector is not None:
+        if float(a.hit.vector @ b.hit.vector) >= threshold:
+            return True
+    wa, wb = content_words(a.hit.text), content_words(b.hit.text)
+    return bool(wa and wb) and len(wa & wb) / len(wa | wb) >= 0.6
+
+
+def _ms(t: float) -> float:
+    return round((time.perf_counter() - t) * 1000, 2)

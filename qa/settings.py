@@ -1,0 +1,133 @@
+"""Every setting of qa, with its default and what it does, read from QA_* environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_home() -> Path:
+    return Path.home() / ".qa"
+
+
+class Settings(BaseSettings):
+    """Settings for the service, the CLI and the web app. Environment variables use the QA_ prefix."""
+
+    model_config = SettingsConfigDict(env_prefix="QA_", extra="forbid", validate_default=True)
+
+    # --- store -----------------------------------------------------------------------------
+    home: Path = Field(
+        default_factory=default_home,
+        description="Data folder: the embedded Chroma store and rebuildable caches (QA_HOME).",
+    )
+    collection: str = Field(
+        default="qa", description="Name prefix of the Chroma collections holding this library."
+    )
+    chroma_url: str | None = Field(
+        default=None,
+        description="URL of a Chroma server (e.g. http://127.0.0.1:8000); unset means embedded.",
+    )
+    chroma_token: str | None = Field(
+        default=None, description="Auth token sent to the Chroma server, if it wants one."
+    )
+
+    # --- ingest ----------------------------------------------------------------------------
+    max_file_bytes: int = Field(
+        default=20_000_000,
+        description="Files larger than this are refused with a message (20 MB by default).",
+    )
+    chunk_max_tokens: int = Field(
+        default=128,
+        ge=16,
+        le=254,
+        description=(
+            "Most word pieces in one chunk, counted with the embedder's own tokenizer; the model's "
+            "window is 256 including [CLS]/[SEP], so this must stay <= 254."
+        ),
+    )
+
+    # --- embeddings --------------------------------------------------------------------------
+    embedder: Literal["local", "openai"] = Field(
+        default="local",
+        description="'local': the bundled all-MiniLM-L6-v2; 'openai': an OpenAI embeddings model.",
+    )
+    openai_embedding_model: str = Field(
+        default="text-embedding-3-small", description="Embedding model used when embedder=openai."
+    )
+    embed_batch_size: int = Field(default=64, description="Chunks encoded per batch at ingest.")
+
+    # --- retrieval and answers ---------------------------------------------------------------
+    k: int = Field(default=5, ge=1, le=20, description="Most sentences cited in one answer.")
+    candidates: int = Field(
+        default=40, description="Sentences fetched from each retriever before fusion."
+    )
+    rrf_k: int = Field(default=60, description="The constant of reciprocal rank fusion.")
+    abstain_threshold: float = Field(
+        default=0.31,
+        description=(
+            "Questions whose answerability score is below this abstain. Calibrated on MultiHop-RAG "
+            "null vs answerable dev questions (see eval/CALIBRATION.md)."
+        ),
+    )
+    lexical_weight: float = Field(
+        default=0.2, description="Weight of the BM25 score (0..1, best = 1) in sentence relevance."
+    )
+    lead_bonus: float = Field(
+        default=0.1, description="Relevance added to an article's first sentence (news leads)."
+    )
+    score_margin: float = Field(
+        default=0.2,
+        description="Sentences more than this below the best one's relevance are not cited.",
+    )
+    redundancy_threshold: float = Field(
+        default=0.80,
+        description="Sentences this similar (cosine) to one already chosen are not cited again.",
+    )
+
+    # --- answering mode and the LLM ------------------------------------------------------------
+    mode: Literal["extractive", "llm", "auto"] = Field(
+        default="auto",
+        description="'auto' uses the LLM when an API key or base URL is configured, else extractive.",
+    )
+    openai_api_key: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OPENAI_API_KEY", "QA_OPENAI_API_KEY"),
+        description="API key for the OpenAI-compatible endpoint (read like the openai client).",
+    )
+    openai_base_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OPENAI_BASE_URL", "QA_OPENAI_BASE_URL"),
+        description="Base URL of an OpenAI-compatible server (vLLM, Ollama, llama.cpp, LM Studio).",
+    )
+    llm_model: str = Field(default="gpt-4o-mini", description="Chat model name (QA_LLM_MODEL).")
+    llm_temperature: float = Field(default=0.0, description="Sampling temperature of the model.")
+    llm_timeout: float = Field(default=60.0, description="Seconds before a model call times out.")
+    llm_max_retries: int = Field(
+        default=2, description="Retries on 429 and 5xx, with the client's own backoff."
+    )
+    context_tokens: int = Field(
+        default=3000,
+        description="Token budget (tiktoken) for the numbered evidence put in a prompt.",
+    )
+    model_window: int = Field(
+        default=16000, description="The chat model's context window in tokens; never exceeded."
+    )
+
+    # --- web app -------------------------------------------------------------------------------
+    host: str = Field(default="127.0.0.1", description="Address the web app binds.")
+    port: int = Field(default=7860, description="Port of the web app.")
+    auth: str | None = Field(
+        default=None, description="'user:password' turns on the web app's login (QA_AUTH)."
+    )
+
+    @property
+    def llm_configured(self) -> bool:
+        return bool(self.openai_api_key or self.openai_base_url)
+
+    def resolved_mode(self) -> Literal["extractive", "llm"]:
+        if self.mode == "auto":
+            return "llm" if self.llm_configured else "extractive"
+        return self.mode

@@ -1,0 +1,140 @@
+"""The records qa passes around: articles, sentences, chunks, citations, answers and summaries."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class Article(BaseModel):
+    """One cleaned article as stored; `text` is the cleaned text every offset points into."""
+
+    doc_id: str
+    title: str = ""
+    source: str = ""
+    published_at: str | None = None
+    url: str | None = None
+    byline: str | None = None
+    text: str
+    content_hash: str = ""
+    n_sentences: int = 0
+
+
+class Sentence(BaseModel):
+    """A sentence of an article with its character span in the article's stored text."""
+
+    sentence_id: str  # "<doc_id>#<index>": stable for a given version of the article
+    doc_id: str
+    index: int
+    start: int
+    end: int
+    text: str
+
+
+class Chunk(BaseModel):
+    """Consecutive whole sentences that fit the embedder's window."""
+
+    chunk_id: str
+    doc_id: str
+    index: int
+    first_sentence: int
+    last_sentence: int  # inclusive
+    text: str
+    n_tokens: int
+
+
+class Evidence(BaseModel):
+    """A retrieved sentence with the scores that chose it."""
+
+    sentence: Sentence
+    title: str = ""
+    source: str = ""
+    published_at: str | None = None
+    score: float = 0.0
+    dense: float = 0.0
+    lexical: float = 0.0
+
+
+class Citation(BaseModel):
+    """A numbered pointer from an answer to one stored sentence."""
+
+    n: int
+    doc_id: str
+    title: str
+    source: str
+    published_at: str | None
+    sentence_id: str
+    start: int
+    end: int
+    text: str
+    score: float | None = None
+
+
+class Claim(BaseModel):
+    """One sentence of an LLM answer and how well its cited sentences support it."""
+
+    text: str
+    citations: list[int]
+    support: Literal["supported", "partial", "unsupported"]
+    score: float
+
+
+class Answer(BaseModel):
+    """What `ask` returns; `--json` prints exactly this."""
+
+    question: str
+    answer: str
+    abstained: bool
+    citations: list[Citation] = Field(default_factory=list)
+    related: list[Citation] = Field(
+        default_factory=list, description="Nearest sentences offered when the answer abstains."
+    )
+    retrieved_doc_ids: list[str] = Field(default_factory=list)
+    mode: Literal["extractive", "llm"] = "extractive"
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+    confidence: float = 0.0
+    claims: list[Claim] | None = None
+    dropped_citations: int | None = None
+    tokens: dict[str, int] | None = None
+    cost_usd: float | None = None
+    fallback: str | None = None
+    standalone_question: str | None = None
+
+
+class Summary(BaseModel):
+    """A cited summary of one or several articles."""
+
+    doc_ids: list[str]
+    summary: str
+    citations: list[Citation] = Field(default_factory=list)
+    sentences: list[str] = Field(default_factory=list)
+    mode: Literal["extractive", "llm"] = "extractive"
+    query: str | None = None
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+    claims: list[Claim] | None = None
+    tokens: dict[str, int] | None = None
+
+
+IngestStatus = Literal["added", "unchanged", "replaced", "failed"]
+
+
+class IngestResult(BaseModel):
+    """The outcome for one article (or one file that failed before it became an article)."""
+
+    path: str
+    doc_id: str | None = None
+    status: IngestStatus
+    reason: str = ""
+    n_sentences: int = 0
+
+
+class ArticleInfo(BaseModel):
+    """A row of `list`: an article without its text."""
+
+    doc_id: str
+    title: str
+    source: str
+    published_at: str | None
+    url: str | None = None
+    n_sentences: int
