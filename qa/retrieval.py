@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import shutil
 import threading
@@ -65,6 +66,7 @@ class Filters:
 # --- lexical index ---------------------------------------------------------------------------
 
 _WORD = re.compile(r"\w+", re.U)
+UNSEEN_WEIGHT = 2.0
 
 
 class LexicalIndex:
@@ -81,6 +83,7 @@ class LexicalIndex:
         self._keys: list[Key] = []
         self._lock = threading.Lock()
         self._stemmer: Any = None
+        self.df: dict[str, int] = {}  # stemmed content word -> sentences containing it
 
     def _tokenize(self, texts: list[str]) -> Any:
         import bm25s
@@ -111,6 +114,7 @@ class LexicalIndex:
         try:
             self._retriever = bm25s.BM25.load(str(path))
             self._keys = [tuple(k) for k in json.loads((path / "keys.json").read_text())]
+            self.df = json.loads((path / "df.json").read_text())
             return True
         except Exception as exc:  # a damaged cache is rebuilt, never trusted
             logger.warning("lexical cache %s unreadable (%s); rebuilding", path, exc)
@@ -125,6 +129,11 @@ class LexicalIndex:
             keys.append((doc_id, index))
             texts.append(text)
         self._keys = keys
+        df: dict[str, int] = {}
+        for text in texts:
+            for w in self.terms(text):
+                df[w] = df.get(w, 0) + 1
+        self.df = df
         if not texts:
             self._retriever = None
             return
@@ -138,9 +147,25 @@ class LexicalIndex:
         try:
             path.mkdir(parents=True, exist_ok=True)
             retriever.save(str(path))
+            (path / "df.json").write_text(json.dumps(df))
             (path / "keys.json").write_text(json.dumps(keys))
         except OSError as exc:
             logger.warning("could not save the lexical cache to %s: %s", path, exc)
+
+    def terms(self, text: str) -> set[str]:
+        """Stemmed content words of a text, as the answerability score compares them."""
+        if self._stemmer is None:
+            import Stemmer
+
+            self._stemmer = Stemmer.Stemmer("english")
+        return set(self._stemmer.stemWords(sorted(content_words(text))))
+
+    def idf(self, term: str) -> float:
+        """Rarer words weigh more; a word found in no sentence weighs most of all."""
+        n = max(1, len(self._keys))
+        df = self.df.get(term, 0)
+        # A word no stored sentence contains is the strongest sign that the answer is not here.
+        return math.log(1.0 + n / (df + 0.5)) * (UNSEEN_WEIGHT if df == 0 else 1.0)
 
     def search(
         self, query: str, n: int, allow: Callable[[str], bool] | None = None
@@ -194,7 +219,7 @@ _STOP = frozenset(
     did what which who whom whose when where why how that this these those it its as into about
     than then there their they them he she his her him we our you your i me my not no yes has
     have had will would can could should may might must also any all some such other both either
-    s t article articles according report reported says said""".split()
+    s t article articles according report reported says said much many""".split()
 )
 
 
@@ -281,7 +306,7 @@ class Retriever:
         for c in ordered:
             if c.hit.doc_id not in doc_rank:
                 doc_rank.append(c.hit.doc_id)
-        confidence = answerability(question, by_relevance[:k])
+        confidence = answerability(question, by_relevance[:k], self.lexical)
 
         def to_evidence(c: Candidate) -> Evidence:
             meta = catalog[c.hit.doc_id]
@@ -319,16 +344,22 @@ class Retriever:
         )
 
 
-def answerability(question: str, top: list[Candidate]) -> float:
+def answerability(question: str, top: list[Candidate], lexical: LexicalIndex) -> float:
     """How likely the library answers the question: the best sentence's dense similarity, and
-    how many of the question's content words the top sentences contain."""
+    the IDF-weighted share of the question's (stemmed) content words the top sentences contain.
+
+    A question word that the top sentences lack costs in proportion to its rarity, so "What is
+    the population of Yerevan?" over an article that never mentions population scores low even
+    though Yerevan matches. See eval/CALIBRATION.md for the threshold.
+    """
     if not top:
         return 0.0
-    qwords = content_words(question)
+    qterms = lexical.terms(question)
     found: set[str] = set()
     for c in top:
-        found |= qwords & content_words(c.hit.text)
-    coverage = len(found) / max(1, len(qwords))
+        found |= qterms & lexical.terms(c.hit.text)
+    total = sum(lexical.idf(t) for t in qterms)
+    coverage = sum(lexical.idf(t) for t in found) / total if total else 0.0
     return 0.5 * max(c.dense for c in top) + 0.5 * coverage
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date
 from pathlib import Path
 
@@ -261,6 +261,28 @@ class QA:
         answer.confidence = r.confidence
         answer.timings_ms = {**r.timings_ms, "total": round((time.perf_counter() - t0) * 1000, 2)}
         return answer
+
+    def ask_stream(
+        self,
+        question: str,
+        *,
+        k: int | None = None,
+        sources: Sequence[str] | None = None,
+        since: date | None = None,
+        until: date | None = None,
+    ) -> Iterator[str | Answer]:
+        """Yield the answer's text in pieces as it is produced, then the final Answer.
+
+        Offline answers are composed at once, so the pieces are its cited sentences; the final
+        Answer is the one `ask` returns.
+        """
+        answer = self.ask(question, k=k, sources=sources, since=since, until=until)
+        if answer.abstained:
+            yield answer.answer
+        else:
+            for i, c in enumerate(answer.citations):
+                yield ("" if i == 0 else " ") + f"{c.text} [{c.n}]"
+        yield answer
 
     def summarize(
         self,

@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     )
     rrf_k: int = Field(default=60, description="The constant of reciprocal rank fusion.")
     abstain_threshold: float = Field(
-        default=0.31,
+        default=0.33,
         description=(
             "Questions whose answerability score is below this abstain. Calibrated on MultiHop-RAG "
             "null vs answerable dev questions (see eval/CALIBRATION.md)."

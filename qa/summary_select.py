@@ -35,7 +35,7 @@ __all__ = [
     "summary_length",
 ]
 
-DUPLICATE_COSINE = 0.85  # above this two sentences state the same fact
+DUPLICATE_COSINE = 0.75  # above this two sentences state the same fact (the seed lead pair: 0.76)
 DUPLICATE_OVERLAP = 0.7  # share of the shorter sentence's content words found in the other
 SINGLE_CAP = 5
 MULTI_CAP = 10

@@ -7,12 +7,8 @@ scorer or the model shows up as a failing test, not as silently worse labels.
 
 from __future__ import annotations
 
-import re
-import zlib
 from collections import Counter
-from collections.abc import Sequence
 
-import numpy as np
 import pytest
 
 from qa import citations
@@ -27,35 +23,7 @@ from qa.citations import (
     parse,
 )
 from qa.types import Evidence, Sentence
-
-
-class HashEmbedder:
-    """A tiny deterministic embedder: hashed bag of lowercased words, unit length.
-
-    Sentences sharing words get a high cosine, unrelated ones about zero: enough to test the
-    labelling logic without loading a model.
-    """
-
-    name = "hash-bag-of-words"
-    dim = 512
-    max_tokens = 512
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split())
-
-    def embed_query(self, text: str) -> np.ndarray:
-        return self.embed_texts([text])[0]
-
-    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for i, text in enumerate(texts):
-            for word in re.findall(r"\w+", text.lower()):
-                out[i, zlib.crc32(word.encode()) % self.dim] += 1.0
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        return out / np.maximum(norms, 1e-12)
-
-    def embed_chunks(self, chunks, sentence_spans):  # type: ignore[no-untyped-def]
-        raise NotImplementedError
+from tests.fakes import HashEmbedder
 
 
 def evidence(doc: str, index: int, text: str, **meta: str) -> Evidence:

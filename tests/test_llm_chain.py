@@ -14,7 +14,6 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import SecretStr
-from test_citations import HashEmbedder, evidence
 
 from qa import llm
 from qa.chain import (
@@ -31,6 +30,8 @@ from qa.errors import ConfigError, LLMError
 from qa.settings import Settings
 from qa.tokens import count_tokens
 from qa.types import Answer, Evidence, Summary
+from tests.fakes import HashEmbedder
+from tests.test_citations import evidence
 
 QUESTION = "What is the capital of France?"
 EVIDENCE = [
