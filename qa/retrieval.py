@@ -16,8 +16,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from qa.embeddings import Embedder
 from qa.settings import Settings
 from qa.store import SentenceHit, Store, day_number

@@ -115,10 +115,14 @@ def test_good_citations_and_what_the_server_received(stub: OpenAIStub, settings:
 
 
 def test_invented_ids_are_dropped(stub: OpenAIStub, settings: Settings) -> None:
-    stub.enqueue("Lai Ching-te won the election [S1][S7]. Turnout was 99 percent [S42].")
+    stub.enqueue(
+        "Lai Ching-te won Taiwan's presidential election [S1][S7]. Turnout was 99 percent [S42]."
+    )
     answer = ask(settings)
     assert answer.dropped_citations == 2
-    assert answer.answer == "Lai Ching-te won the election [1]. Turnout was 99 percent."
+    assert answer.answer == (
+        "Lai Ching-te won Taiwan's presidential election [1]. Turnout was 99 percent."
+    )
     assert [c.support for c in answer.claims or []] == ["supported", "unsupported"]
 
 

@@ -1,0 +1,71 @@
+"""Retrieval over a real Chroma with the fake embedder: filters, lexical cache, near-duplicates."""
+
+import shutil
+from datetime import date
+
+import pytest
+
+from qa.types import Article
+
+pytestmark = pytest.mark.unit
+
+ARTICLES = [
+    Article(doc_id="afp-1", title="Drills", source="AFP", published_at="2023-09-11",
+            text="Armenia and the United States began joint drills on Monday."),
+    Article(doc_id="rt-1", title="Kremlin", source="Reuters", published_at="2023-09-12",
+            text="The Kremlin said the joint drills with Armenia required deep analysis."),
+    Article(doc_id="bbc-1", title="Football", source="BBC", published_at="2022-12-18",
+            text="Argentina won the World Cup final in Qatar after penalties."),
+]
+
+
+@pytest.fixture
+def qa(make_qa, fake_embedder):  # noqa: ANN001, ANN201
+    service = make_qa(fake_embedder)
+    service.ingest_articles(ARTICLES)
+    return service
+
+
+def test_source_and_date_filters(qa) -> None:  # noqa: ANN001
+    q = "joint drills Armenia"
+    assert {c.doc_id for c in qa.ask(q, sources=["Reuters"]).citations} == {"rt-1"}
+    assert {c.doc_id for c in qa.ask(q, since=date(2023, 9, 12)).citations} == {"rt-1"}
+    assert {c.doc_id for c in qa.ask(q, until=date(2023, 9, 11)).citations} == {"afp-1"}
+    r = qa.retrieve(q, sources=["BBC"])
+    assert all(e.sentence.doc_id == "bbc-1" for e in r.candidates)
+
+
+def test_citations_carry_metadata_and_offsets(qa) -> None:  # noqa: ANN001
+    a = qa.ask("Who won the World Cup final?")
+    c = a.citations[0]
+    assert (c.doc_id, c.title, c.source, c.published_at, c.sentence_id) == (
+        "bbc-1", "Football", "BBC", "2022-12-18", "bbc-1#0")
+    assert qa.get("bbc-1").text[c.start:c.end] == c.text
+    assert "[1]" in a.answer and not a.abstained
+
+
+def test_lexical_cache_is_rebuilt_when_stale_or_deleted(qa, tmp_path) -> None:  # noqa: ANN001
+    qa.ask("World Cup")
+    cache = qa.lexical.cache_dir
+    assert any(cache.iterdir())
+    qa.ingest_articles([Article(doc_id="new", title="N", source="X",
+                                text="Penguins migrate across Antarctica every winter.")])
+    assert qa.ask("penguins Antarctica").citations[0].doc_id == "new"
+    shutil.rmtree(cache)
+    qa.lexical._fingerprint = None  # as a new process would start
+    assert qa.ask("penguins Antarctica").citations[0].doc_id == "new"
+
+
+def test_near_duplicates_never_cited_twice(make_qa, fake_embedder) -> None:  # noqa: ANN001
+    qa = make_qa(fake_embedder)
+    qa.ingest_articles([Article(doc_id="d", title="T", text=(
+        "Joint military drills between Armenian and US forces opened on Monday.\n\n"
+        "Joint military drills between Armenian and US forces opened on Monday in Yerevan.\n\n"
+        "Russia criticised the drills."))])
+    cited = [c.text for c in qa.ask("When did joint military drills open?").citations]
+    assert sum(t.startswith("Joint military drills") for t in cited) == 1
+
+
+def test_unrelated_question_abstains_with_related_sentences(qa) -> None:  # noqa: ANN001
+    a = qa.ask("What is the boiling point of mercury in kelvin?")
+    assert a.abstained and a.answer == "The articles do not answer this." and not a.citations
