@@ -151,16 +151,16 @@ def pack(evidence: Sequence[Evidence], budget: int, *, first: int = 1) -> Packed
     """
     chosen: list[Evidence] = []
     used = 0
-    header_cost: dict[str, int] = {}
+    docs: set[str] = set()
     for ev in _unique(evidence):
         doc = ev.sentence.doc_id
         cost = count_tokens(f"[S{first + len(chosen)}] {_clean(ev.sentence.text)}\n")
-        if doc not in header_cost:
+        if doc not in docs:  # the first sentence of an article brings its header
             cost += count_tokens("\n".join([*_header(ev), "</article>"]) + "\n\n")
         if used + cost > budget:
             continue
         chosen.append(ev)
-        header_cost.setdefault(doc, 0)
+        docs.add(doc)
         used += cost
     # The sum of the parts is close to, not exactly, the count of the whole: check the whole.
     while True:
@@ -170,9 +170,7 @@ def pack(evidence: Sequence[Evidence], budget: int, *, first: int = 1) -> Packed
             break
         chosen.pop()
     left_out = len(_unique(evidence)) - len(chosen)
-    return Packed(
-        context=context, numbered=numbered, tokens=tokens, budget=budget, left_out=left_out
-    )
+    return Packed(context=context, numbered=numbered, tokens=tokens, budget=budget, left_out=left_out)
 
 
 def _prompt_tokens(messages: Sequence[BaseMessage]) -> int:
@@ -185,11 +183,16 @@ def context_budget(settings: Settings, prompt: str, slot: str = "context", **val
     overhead = _prompt_tokens(render(prompt, **{slot: ""}, **values))
     room = settings.model_window - llm.MAX_OUTPUT_TOKENS - overhead
     budget = min(settings.context_tokens, room)
+    if settings.context_tokens < _MIN_CONTEXT_TOKENS:
+        raise ConfigError(
+            f"QA_CONTEXT_TOKENS={settings.context_tokens} leaves no room for evidence; "
+            f"use at least {_MIN_CONTEXT_TOKENS}."
+        )
     if budget < _MIN_CONTEXT_TOKENS:
         raise ConfigError(
             f"No room for evidence in the prompt: QA_MODEL_WINDOW={settings.model_window} minus "
-            f"{llm.MAX_OUTPUT_TOKENS} tokens for the reply and {overhead} for the prompt leaves "
-            f"{room}; raise QA_MODEL_WINDOW (or QA_CONTEXT_TOKENS if that is the smaller)."
+            f"{llm.MAX_OUTPUT_TOKENS} tokens for the reply and {overhead} for the rest of the "
+            f"prompt leaves {room}; raise QA_MODEL_WINDOW to the model's real window."
         )
     return budget
 
@@ -275,12 +278,13 @@ class _Answerer:
         }
         reply = run.reply
         if run.packed is None or not run.packed.numbered or reply is None:
+            reason = "no evidence fits the context budget" if run.evidence else "no evidence"
             return Answer(
                 **base,
                 answer=REFUSAL,
                 abstained=True,
                 timings_ms=run.timings,
-                fallback="abstained: no evidence to give the model",
+                fallback=f"abstained: {reason}",
             )
         usage: dict[str, Any] = {
             "tokens": reply.tokens,
@@ -511,9 +515,7 @@ def llm_summarize(
         usage.add(reply)
         return reply
 
-    map_budget = context_budget(
-        settings, "summary_map", focus=focus, max_sentences=str(max_sentences)
-    )
+    map_budget = context_budget(settings, "summary_map", focus=focus, max_sentences=str(max_sentences))
     chunks = _chunks(numbered, map_budget)
     if not chunks:
         raise LLMError("Nothing to summarize: no sentence fits the context budget.")
@@ -586,10 +588,7 @@ def _reduce(
             return llm.ModelReply("", problem="no cited notes came out of the map step")
         batches: list[list[str]] = [[]]
         for note in notes:
-            if (
-                batches[-1]
-                and count_tokens("\n".join(f"- {n}" for n in [*batches[-1], note])) > budget
-            ):
+            if batches[-1] and count_tokens("\n".join(f"- {n}" for n in [*batches[-1], note])) > budget:
                 batches.append([])
             batches[-1].append(note)
         if len(batches) == 1:
@@ -609,6 +608,4 @@ def _reduce_messages(
     lines = [f"- {n}" for n in notes]
     while budget is not None and len(lines) > 1 and count_tokens("\n".join(lines)) > budget:
         lines.pop()  # still too long after the last round: the latest notes give way
-    return render(
-        "summary_reduce", notes="\n".join(lines), focus=focus, max_sentences=str(max_sentences)
-    )
+    return render("summary_reduce", notes="\n".join(lines), focus=focus, max_sentences=str(max_sentences))

@@ -25,6 +25,10 @@ app.add_typer(eval_app, name="eval")
 out = Console()
 err = Console(stderr=True)
 
+ModeOpt = Annotated[
+    str | None,
+    typer.Option("--mode", help="extractive, llm or auto (default: QA_MODE, else auto)."),
+]
 HomeOpt = Annotated[
     Path | None, typer.Option("--home", help="Data folder (default: QA_HOME or ~/.qa).")
 ]
@@ -108,25 +112,40 @@ def ask(
     source: Annotated[list[str] | None, typer.Option("--source", help="Only this source.")] = None,
     since: Annotated[str | None, typer.Option(help="Published on or after (YYYY-MM-DD).")] = None,
     until: Annotated[str | None, typer.Option(help="Published on or before (YYYY-MM-DD).")] = None,
+    mode: ModeOpt = None,
+    stream: Annotated[bool, typer.Option("--stream", help="Print the answer as it comes.")] = False,
     home: HomeOpt = None,
 ) -> None:
     """Answer a question with cited sentences from the articles."""
+    from qa.types import Answer
+
     try:
         qa = _service(home)
-        answer = qa.ask(
-            question,
-            k=k,
-            sources=source,
-            since=_date(since, "--since"),
-            until=_date(until, "--until"),
-        )
+        kwargs = dict(k=k, sources=source, since=_date(since, "--since"),
+                      until=_date(until, "--until"), mode=mode)
+        if stream and not as_json:
+            answer = None
+            for piece in qa.ask_stream(question, **kwargs):
+                if isinstance(piece, Answer):
+                    answer = piece
+                else:
+                    print(piece, end="", flush=True)
+            print("\n")
+            assert answer is not None
+        else:
+            answer = qa.ask(question, **kwargs)
     except QAError as exc:
         _fail(exc)
         return
     if as_json:
         print(json.dumps(answer.model_dump(mode="json"), ensure_ascii=False))
         return
-    out.print(answer.answer, highlight=False, markup=False)
+    if not stream:
+        out.print(answer.answer, highlight=False, markup=False)
+    elif answer.mode == "llm" and not answer.abstained:
+        # The streamed tokens carry the model's own [S#] markers; this is the checked text.
+        out.print("Checked answer:", style="bold")
+        out.print(answer.answer, highlight=False, markup=False)
     shown = answer.citations or answer.related
     if shown:
         out.print("\nRelated sentences:" if answer.abstained else "\nSources:", style="bold")
@@ -146,6 +165,7 @@ def summarize(
     doc_ids: Annotated[list[str] | None, typer.Argument(help="Article ids.")] = None,
     query: Annotated[str | None, typer.Option("--query", help="Summarize what this finds.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    mode: ModeOpt = None,
     home: HomeOpt = None,
 ) -> None:
     """A cited summary of one or several articles (by id or by a query)."""
@@ -153,7 +173,7 @@ def summarize(
         err.print("error: give article ids or --query")
         raise typer.Exit(2)
     try:
-        summary = _service(home).summarize(doc_ids or [], query=query)
+        summary = _service(home).summarize(doc_ids or [], query=query, mode=mode)
     except QAError as exc:
         _fail(exc)
         return
@@ -229,6 +249,7 @@ def eval_run(
     questions: Annotated[Path, typer.Option("--questions", help="Questions JSONL.")],
     out_path: Annotated[Path, typer.Option("--out", help="Where to write predictions JSONL.")],
     k: Annotated[int | None, typer.Option("--k", help="Most sentences cited.")] = None,
+    mode: ModeOpt = None,
     home: HomeOpt = None,
 ) -> None:
     """Ingest DOCS into a fresh collection and write one prediction line per question."""
@@ -250,6 +271,18 @@ def eval_run(
         return
     bar.close()
     out.print(json.dumps(summary), highlight=False, markup=False)
+
+
+def _register_eval_commands() -> None:
+    # score, summarize, compare, all: defined with the evaluation code they drive.
+    try:
+        from qa.evaluation.cli import register
+    except ImportError:  # the module is optional while it is being written
+        return
+    register(eval_app)
+
+
+_register_eval_commands()
 
 
 def main() -> None:

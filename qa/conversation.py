@@ -84,6 +84,7 @@ _PRONOUN = re.compile(
     r"the same|the former|the latter)\b",
     re.I,
 )
+_PERSONAL = re.compile(r"\b(he|she|they|him|her|them|his|hers|their|theirs)\b", re.I)
 _PIVOT = re.compile(
     r"^\s*(?:and\s+)?(?:what|how)\s+about\s+(?P<x>.+?)\s*[?.!]*\s*$"
     r"|^\s*and\s+(?P<y>(?!what\b|how\b|why\b|when\b|where\b|who\b|which\b).+?)\s*\?\s*$",
@@ -121,8 +122,8 @@ def looks_like_follow_up(question: str) -> bool:
     if _PIVOT.match(question):
         return True
     words = question.split()
-    if len(words) <= 4:
-        return True
+    if len(words) <= 4 or _PERSONAL.search(question):
+        return True  # "he", "she", "they" point back at someone even beside other names
     return bool(_PRONOUN.search(question)) and not key_phrases(question)
 
 

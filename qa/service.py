@@ -8,18 +8,29 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 
 from qa.answer import abstention, extractive_answer
 from qa.chunking import TITLE_TOKENS, chunk, sentences_of
+from qa.conversation import Conversation
 from qa.embeddings import Embedder, local_embedder
 from qa.errors import InputError
 from qa.ingest import Failure, iter_files, read_file
 from qa.retrieval import Filters, LexicalIndex, Retrieval, Retriever
 from qa.settings import Settings
 from qa.store import Store
-from qa.types import Answer, Article, ArticleInfo, Chunk, IngestResult, Sentence, Summary
+from qa.types import (
+    Answer,
+    Article,
+    ArticleInfo,
+    Chunk,
+    Evidence,
+    IngestResult,
+    Sentence,
+    Summary,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -241,6 +252,22 @@ class QA:
         filters = Filters(sources=list(sources) if sources else None, since=since, until=until)
         return self.retriever.retrieve(question, k or self.settings.k, filters)
 
+    def _mode(self, mode: str | None) -> Literal["extractive", "llm"]:
+        if mode is None:
+            return self.settings.resolved_mode()
+        if mode not in ("extractive", "llm", "auto"):
+            raise InputError(f"Unknown mode {mode!r}: use extractive, llm or auto.")
+        if mode == "auto":
+            return "llm" if self.settings.llm_configured else "extractive"
+        return "llm" if mode == "llm" else "extractive"
+
+    def _chat_model(self) -> Any:
+        if self.chat_model is None:
+            from qa.llm import chat_model
+
+            self.chat_model = chat_model(self.settings)
+        return self.chat_model
+
     def ask(
         self,
         question: str,
@@ -249,18 +276,20 @@ class QA:
         sources: Sequence[str] | None = None,
         since: date | None = None,
         until: date | None = None,
+        mode: str | None = None,
     ) -> Answer:
-        """Answer with cited sentences, or abstain when the articles do not answer."""
-        t0 = time.perf_counter()
-        r = self.retrieve(question, k=k, sources=sources, since=since, until=until)
-        if not r.evidence or r.confidence < self.settings.abstain_threshold:
-            answer = abstention(question, r.related or r.evidence)
-        else:
-            answer = extractive_answer(question, r.evidence)
-        answer.retrieved_doc_ids = r.retrieved_doc_ids
-        answer.confidence = r.confidence
-        answer.timings_ms = {**r.timings_ms, "total": round((time.perf_counter() - t0) * 1000, 2)}
-        return answer
+        """Answer with cited sentences, or abstain when the articles do not answer.
+
+        mode: "extractive" (the evidence sentences themselves), "llm" (a chat model writes the
+        answer and every citation is checked), or "auto"/None (the configured default).
+        """
+        final: Answer | None = None
+        for piece in self.ask_stream(question, k=k, sources=sources, since=since, until=until,
+                                     mode=mode, _stream=False):
+            if isinstance(piece, Answer):
+                final = piece
+        assert final is not None
+        return final
 
     def ask_stream(
         self,
@@ -270,19 +299,65 @@ class QA:
         sources: Sequence[str] | None = None,
         since: date | None = None,
         until: date | None = None,
+        mode: str | None = None,
+        _stream: bool = True,
     ) -> Iterator[str | Answer]:
-        """Yield the answer's text in pieces as it is produced, then the final Answer.
+        """Yield the answer's text in pieces as it is produced, then the final Answer, last.
 
-        Offline answers are composed at once, so the pieces are its cited sentences; the final
-        Answer is the one `ask` returns.
+        In LLM mode the pieces are the model's tokens (with its own [S#] markers; the final
+        Answer has them checked and renumbered); offline, the cited sentences one by one. The
+        final Answer equals what `ask` returns for the same question.
         """
-        answer = self.ask(question, k=k, sources=sources, since=since, until=until)
-        if answer.abstained:
-            yield answer.answer
+        t0 = time.perf_counter()
+        resolved = self._mode(mode)
+        r = self.retrieve(question, k=k, sources=sources, since=since, until=until)
+        # A question the library cannot answer is not sent to the model at all: the same
+        # calibrated test decides in both modes, and it costs no tokens.
+        if not r.evidence or r.confidence < self.settings.abstain_threshold:
+            answer = abstention(question, r.related or r.evidence, resolved)
+            if _stream:
+                yield answer.answer
+        elif resolved == "llm":
+            from qa.chain import llm_answer, llm_answer_stream
+
+            context = _context(r)
+            kwargs = dict(settings=self.settings, model=self._chat_model(),
+                          embedder=self.embedder,
+                          fallback=lambda: extractive_answer(question, r.evidence))
+            if _stream:
+                got: Answer | None = None
+                for piece in llm_answer_stream(question, context, **kwargs):
+                    if isinstance(piece, Answer):
+                        got = piece
+                    else:
+                        yield piece
+                assert got is not None
+                answer = got
+            else:
+                answer = llm_answer(question, context, **kwargs)
+            if answer.abstained and not answer.related:
+                answer.related = abstention(question, r.evidence).related
         else:
-            for i, c in enumerate(answer.citations):
-                yield ("" if i == 0 else " ") + f"{c.text} [{c.n}]"
+            answer = extractive_answer(question, r.evidence)
+            if _stream:
+                for i, c in enumerate(answer.citations):
+                    yield ("" if i == 0 else " ") + f"{c.text} [{c.n}]"
+        answer.retrieved_doc_ids = r.retrieved_doc_ids
+        if resolved == "extractive" or answer.abstained:
+            answer.confidence = r.confidence
+        answer.timings_ms = {**r.timings_ms, **answer.timings_ms,
+                             "total": round((time.perf_counter() - t0) * 1000, 2)}
         yield answer
+
+    def chat(self, conversation: Conversation, question: str, **kwargs: Any) -> Answer:
+        """Answer a follow-up in a conversation: condensed into a standalone question first
+        (by the model in LLM mode, by a documented heuristic offline), then asked and recorded."""
+        llm_mode = self._mode(kwargs.get("mode")) == "llm"
+        standalone = conversation.standalone(
+            question, self._chat_model() if llm_mode else None, self.settings
+        )
+        answer = self.ask(standalone, **kwargs)
+        return conversation.add(question, standalone, answer).answer
 
     def summarize(
         self,
@@ -290,16 +365,43 @@ class QA:
         *,
         query: str | None = None,
         max_sentences: int | None = None,
+        mode: str | None = None,
     ) -> Summary:
-        """A cited summary of some articles, or of the articles a query finds."""
+        """A cited summary of some articles, or of the articles a query finds.
+
+        Offline: chosen stored sentences. LLM mode: map-reduce by the model over the articles'
+        sentences, every summary sentence cited and checked; the offline summary is the fallback.
+        """
         from qa.summarize import summarize
 
-        return summarize(self, list(doc_ids or []), query=query, max_sentences=max_sentences)
+        ids = list(doc_ids or [])
+        extractive = summarize(self, ids, query=query, max_sentences=max_sentences)
+        if self._mode(mode) == "extractive":
+            return extractive
+        from qa.chain import llm_summarize
+
+        by_article = [_as_evidence(self, d) for d in extractive.doc_ids]
+        return llm_summarize(by_article, settings=self.settings, model=self._chat_model(),
+                             embedder=self.embedder, query=query,
+                             fallback=lambda: extractive)
 
     # Last in the class body so that `list` still names the builtin in the annotations above.
     def list(self) -> builtins.list[ArticleInfo]:
         """The stored articles, without their text."""
         return self.store.list_articles()
+
+
+def _context(r: Retrieval) -> list[Evidence]:
+    """What the model sees: the chosen evidence first, then the next candidates (the chain packs
+    them within the token budget), so it can use what the offline selection left out."""
+    seen = {e.sentence.sentence_id for e in r.evidence}
+    return list(r.evidence) + [e for e in r.candidates if e.sentence.sentence_id not in seen][:15]
+
+
+def _as_evidence(qa: QA, doc_id: str) -> list[Evidence]:
+    meta = qa.store.catalog().articles[doc_id]
+    return [Evidence(sentence=s, title=meta.title, source=meta.source,
+                     published_at=meta.published_at) for s in qa.sentences(doc_id)]
 
 
 def check_question(question: str) -> str:

@@ -73,7 +73,8 @@ WRITE_GROUP = "write"
 
 # "[1]", "[1, 2]", "[1;3]": the answer's citation markers as the service writes them.
 _MARKER = re.compile(r"\[(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]")
-_MARKER_OR_SPACE = r"(?:\s*\[[\d,;\s]*\]\s*|\s+)"
+# Between a claim's words in the answer: spaces and citation markers, in any number.
+_GAP = r"(?:\s|\[\d{1,3}(?:\s*[,;]\s*\d{1,3})*\])*"
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 _SUFFIX_OK = re.compile(r"^\.[a-z0-9]{1,10}$")
 
@@ -120,10 +121,10 @@ def _claim_spans(text: str, claims: Sequence[Claim] | None) -> list[tuple[int, i
     spans: list[tuple[int, int, Claim]] = []
     at = 0
     for claim in claims or []:
-        words = claim.text.split()
-        if not words:
+        tokens = re.findall(r"\w+|[^\w\s]", claim.text)
+        if not tokens:
             continue
-        m = re.search(_MARKER_OR_SPACE.join(re.escape(w) for w in words), text[at:])
+        m = re.search(_GAP.join(re.escape(t) for t in tokens), text[at:])
         if m is None:
             continue
         start, end = at + m.start(), at + m.end()
@@ -163,20 +164,25 @@ def answer_text_html(
 
 
 def _sources_html(citations: Sequence[Citation], kind: str, turn: int, heading: str) -> str:
+    """The cited sentences grouped by article, in order of first citation."""
     if not citations:
         return ""
-    items = []
+    groups: dict[str, list[Citation]] = {}
     for c in citations:
-        items.append(
-            f'<li>{_chip(c.n, kind, turn, c.text)}<span class="qa-src-title">'
-            f"{_e(c.title or c.doc_id)}</span>"
-            f'<span class="qa-src-meta">{_meta_line(c.source, c.published_at)}</span>'
-            f'<div class="qa-src-text">{_e(c.text)}</div></li>'
+        groups.setdefault(c.doc_id, []).append(c)
+    blocks = []
+    for cites in groups.values():
+        first = cites[0]
+        lines = "".join(
+            f'<li>{_chip(c.n, kind, turn, c.text)}<span class="qa-src-text">{_e(c.text)}</span></li>'
+            for c in cites
         )
-    return (
-        f'<div class="qa-sources"><div class="qa-sources-head">{_e(heading)}</div>'
-        f"<ol>{''.join(items)}</ol></div>"
-    )
+        blocks.append(
+            f'<div class="qa-src"><div><span class="qa-src-title">{_e(first.title or first.doc_id)}'
+            f'</span> <span class="qa-src-meta">{_meta_line(first.source, first.published_at)}'
+            f"</span></div><ol>{lines}</ol></div>"
+        )
+    return f'<div class="qa-sources"><div class="qa-sources-head">{_e(heading)}</div>{"".join(blocks)}</div>'
 
 
 def _meta_html(answer: Answer | Summary) -> str:
@@ -322,7 +328,7 @@ def article_html(
         pieces.append(_e(text[pos:start]))
         pieces.append(
             f'<mark class="{cls}" data-n="{_e(label)}" data-start="{start}" data-end="{end}">'
-            f'<sup class="qa-hl-n">{_e(label)}</sup>{_e(text[start:end])}</mark>'
+            f"{_e(text[start:end])}</mark>"
         )
         pos = end
     pieces.append(_e(text[pos:]))
@@ -387,7 +393,7 @@ def library_html(rows: Sequence[ArticleInfo], total: int) -> str:
             "<tr>"
             f'<td><button type="button" class="qa-link" data-action="read" data-doc="{doc}">'
             f'{_e(r.title or r.doc_id)}</button><div class="qa-docid">{doc}</div></td>'
-            f"<td>{_e(r.source)}</td><td>{_e(_day_of(r.published_at))}</td>"
+            f'<td>{_e(r.source)}</td><td class="qa-nowrap">{_e(_day_of(r.published_at))}</td>'
             f'<td class="qa-num">{r.n_sentences}</td>'
             f'<td><button type="button" class="qa-del" data-action="delete" data-doc="{doc}">'
             "Delete</button></td></tr>"
@@ -400,24 +406,31 @@ def library_html(rows: Sequence[ArticleInfo], total: int) -> str:
 
 
 def ingest_results_html(results: Sequence[IngestResult], note: str = "") -> str:
+    """One line per file (or jsonl record): its status, then the article it made or why not."""
     counts: dict[str, int] = {}
     for r in results:
         counts[r.status] = counts.get(r.status, 0) + 1
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing to add"
-    rows = "".join(
-        f'<tr class="qa-st-{_e(r.status)}"><td>{_e(r.path)}</td>'
-        f'<td><span class="qa-status">{_e(r.status)}</span></td><td>{_e(r.doc_id or "")}</td>'
-        f'<td class="qa-num">{r.n_sentences or ""}</td><td>{_e(r.reason)}</td></tr>'
-        for r in results
-    )
+    items = []
+    for r in results:
+        if r.status == "failed":
+            detail = _e(r.reason or "failed")
+        else:
+            detail = f"{_e(r.doc_id or '')} · {r.n_sentences} sentences"
+        items.append(
+            f'<li class="qa-st-{_e(r.status)}"><span class="qa-status">{_e(r.status)}</span>'
+            f'<span class="qa-file">{_e(r.path)}</span><div class="qa-why">{detail}</div></li>'
+        )
     note_html = f'<div class="qa-note">{_e(note)}</div>' if note else ""
-    table = (
-        '<table class="qa-table qa-results"><thead><tr><th>File</th><th>Result</th>'
-        f"<th>Article</th><th>Sentences</th><th>Why</th></tr></thead><tbody>{rows}</tbody></table>"
-        if results
-        else ""
-    )
-    return f'<div class="qa-ingest"><div class="qa-lib-count">{_e(summary)}</div>{note_html}{table}</div>'  # noqa: E501
+    listing = f'<ul class="qa-results">{"".join(items)}</ul>' if items else ""
+    return f'<div class="qa-ingest"><div class="qa-lib-count">{_e(summary)}</div>{note_html}{listing}</div>'
+
+
+def _result_json(r: IngestResult) -> dict[str, Any]:
+    # "file", not "path": gradio_client takes any {"path": str} it receives for a file to fetch.
+    data = r.model_dump(mode="json")
+    data["file"] = data.pop("path")
+    return data
 
 
 def error_html(message: str) -> str:
@@ -628,11 +641,12 @@ CSS = """
 .qa-chip:hover, .qa-chip.qa-active { background: var(--color-accent); color: white; }
 .qa-sources { margin-top: .6rem; font-size: .85rem; }
 .qa-sources-head { font-weight: 600; margin-bottom: .2rem; }
-.qa-sources ol { list-style: none; padding: 0; margin: 0; }
-.qa-sources li { margin: .25rem 0; }
-.qa-sources .qa-chip { vertical-align: baseline; margin-right: .35rem; }
-.qa-src-title { font-weight: 600; margin-right: .4rem; }
-.qa-src-text { color: var(--body-text-color-subdued); margin-left: 2rem; }
+.qa-src { margin: .35rem 0 .5rem 0; }
+.qa-sources ol { list-style: none; padding: 0; margin: .15rem 0 0 0; }
+.qa-sources li { margin: .2rem 0; display: flex; gap: .45rem; align-items: baseline; }
+.qa-sources .qa-chip { vertical-align: baseline; flex: none; }
+.qa-src-title { font-weight: 600; }
+.qa-src-text { color: var(--body-text-color-subdued); }
 .qa-abstained-badge { display: inline-block; font-size: .75rem; font-weight: 600;
   padding: .1rem .5rem; border-radius: 6px; margin-bottom: .35rem;
   background: var(--color-yellow-100, #fef3c7); color: #92400e; }
@@ -657,19 +671,26 @@ CSS = """
   background: var(--background-fill-primary); }
 mark.qa-hl { background: #fef08a; color: inherit; border-radius: 3px; padding: 0 1px; }
 mark.qa-hl.qa-active { background: #fde047; box-shadow: 0 0 0 2px #eab308; }
-.qa-hl-n { font-size: .65rem; font-weight: 700; color: #a16207; margin-right: 2px; }
-.qa-table { width: 100%; border-collapse: collapse; font-size: .88rem; }
-.qa-table th { text-align: left; font-weight: 600; border-bottom: 1px solid
-  var(--border-color-primary); padding: .35rem .4rem; }
-.qa-table td { border-bottom: 1px solid var(--border-color-primary); padding: .35rem .4rem;
-  vertical-align: top; }
+mark.qa-hl::before { content: attr(data-n); font-size: .65rem; font-weight: 700;
+  color: #a16207; vertical-align: super; margin-right: 2px; }
+.qa-table { width: 100%; border-collapse: collapse; font-size: .88rem; margin: .3rem 0;
+  border: none !important; }
+.qa-table th, .qa-table td { border: none !important; padding: .35rem .4rem; vertical-align: top;
+  border-bottom: 1px solid var(--border-color-primary) !important; text-align: left; }
+.qa-table th { font-weight: 600; }
+.qa-table td.qa-num { text-align: right; white-space: nowrap; }
 .qa-num { text-align: right; }
-.qa-link { background: none; border: none; padding: 0; color: var(--link-text-color, #2563eb);
-  cursor: pointer; text-align: left; font: inherit; }
+.qa-nowrap { white-space: nowrap; }
+.qa-link { background: none; border: none; box-shadow: none; padding: 0; font: inherit;
+  color: var(--link-text-color, #2563eb); cursor: pointer; text-align: left; }
 .qa-link:hover { text-decoration: underline; }
 .qa-del { background: none; border: 1px solid #fca5a5; color: #b91c1c; border-radius: 6px;
   padding: .05rem .5rem; cursor: pointer; font-size: .8rem; }
-.qa-status { font-weight: 600; }
+.qa-results { list-style: none; padding: 0; margin: .3rem 0; font-size: .88rem; }
+.qa-results li { padding: .3rem 0; border-bottom: 1px solid var(--border-color-primary); }
+.qa-status { font-weight: 600; margin-right: .5rem; text-transform: uppercase; font-size: .72rem; }
+.qa-file { word-break: break-all; }
+.qa-why { color: var(--body-text-color-subdued); font-size: .8rem; }
 .qa-st-failed .qa-status { color: #b91c1c; }
 .qa-st-added .qa-status { color: #15803d; }
 .qa-st-replaced .qa-status { color: #1d4ed8; }
@@ -968,7 +989,7 @@ def build_app(qa: QA) -> gr.Blocks:
             return error_html(exc.user_message()), gr.Row(visible=False), None
         return panel_message(f"Deleted {doc_id}."), gr.Row(visible=False), None
 
-    def summarize(picked: list[str] | None, query: str) -> tuple[Any, ...]:
+    def summarize_view(picked: list[str] | None, query: str) -> tuple[Any, ...]:
         query = (query or "").strip()
         if not picked and not query:
             return error_html("Pick one or more articles, or type what to summarize."), None, gr.skip()
@@ -1049,8 +1070,7 @@ def build_app(qa: QA) -> gr.Blocks:
     ) -> list[dict]:
         """Add one article from its text; returns the IngestResult records."""
         try:
-            results = ingest_pasted(text, title, source, published_at or "")
-            return [r.model_dump(mode="json") for r in results]
+            return [_result_json(r) for r in ingest_pasted(text, title, source, published_at or "")]
         except QAError as exc:
             raise gr.Error(exc.user_message()) from exc
 
@@ -1059,7 +1079,7 @@ def build_app(qa: QA) -> gr.Blocks:
             results, _ = ingest_uploads(files, None)
         except QAError as exc:
             raise gr.Error(exc.user_message()) from exc
-        return [r.model_dump(mode="json") for r in results]
+        return [_result_json(r) for r in results]
 
     # ---- layout ------------------------------------------------------------------------------
 
@@ -1105,7 +1125,12 @@ def build_app(qa: QA) -> gr.Blocks:
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=3):
                         with gr.Row():
-                            f_text = gr.Textbox(label="Filter", placeholder="title, source or id", scale=2)
+                            f_text = gr.Textbox(
+                                label="Filter",
+                                placeholder="title, source or id",
+                                scale=2,
+                                elem_id="qa-filter",
+                            )
                             f_sources = gr.Dropdown(label="Sources", choices=[], multiselect=True, scale=2)
                             f_since = gr.DateTime(label="Since", include_time=False, type="string", scale=1)
                             f_until = gr.DateTime(label="Until", include_time=False, type="string", scale=1)
@@ -1114,7 +1139,9 @@ def build_app(qa: QA) -> gr.Blocks:
                         )
                         with gr.Row(visible=False) as confirm_row:
                             confirm_text = gr.HTML("")
-                            confirm_btn = gr.Button("Delete", variant="stop", size="sm")
+                            confirm_btn = gr.Button(
+                                "Delete", variant="stop", size="sm", elem_id="qa-confirm-delete"
+                            )
                             cancel_btn = gr.Button("Cancel", size="sm")
                         reader = gr.HTML("", elem_id="qa-reader")
                     with gr.Column(scale=2):
@@ -1226,8 +1253,8 @@ def build_app(qa: QA) -> gr.Blocks:
             lambda: (gr.Row(visible=False), None), None, [confirm_row, pending_delete], **private
         )
 
-        s_btn.click(summarize, [s_docs, s_query], [s_out, summary_state, s_source], **private)
-        s_query.submit(summarize, [s_docs, s_query], [s_out, summary_state, s_source], **private)
+        s_btn.click(summarize_view, [s_docs, s_query], [s_out, summary_state, s_source], **private)
+        s_query.submit(summarize_view, [s_docs, s_query], [s_out, summary_state, s_source], **private)
         s_out.click(open_summary_citation, [summary_state], [s_source], **private)
 
         gr.api(api_ask, api_name="ask")

@@ -78,8 +78,7 @@ CALIBRATION: list[tuple[str, str, str]] = [
     (
         "Winner (Hangul: 위너), often stylized as WINNER, is a South Korean boy group formed in "
         "2013 by YG Entertainment and debuted in 2014.",
-        "The boy group Winner was put together by YG Entertainment in 2013 and made its debut a "
-        "year later.",
+        "The boy group Winner was put together by YG Entertainment in 2013 and made its debut a year later.",
         "Winner was formed by YG Entertainment and disbanded in 2019 after a contract dispute.",
     ),
     (
@@ -88,8 +87,7 @@ CALIBRATION: list[tuple[str, str, str]] = [
         "former international management consultant.",
         "Eenasul Fateh, a magician known as Aladin, was born in 1959 and once worked as an "
         "international management consultant.",
-        "Eenasul Fateh, known as Aladin, is a magician who hosts a weekly television show in "
-        "London.",
+        "Eenasul Fateh, known as Aladin, is a magician who hosts a weekly television show in London.",
     ),
     (
         "Local H is an American rock band originally formed by guitarist and vocalist Scott "
@@ -113,21 +111,18 @@ CALIBRATION: list[tuple[str, str, str]] = [
     (
         "Two branch campuses are in the Kansas City metropolitan area: the Edwards Campus in "
         "Overland Park, and the university's medical school and hospital in Kansas City.",
-        "It also has two branch campuses in the Kansas City area, including a medical school "
-        "and hospital.",
+        "It also has two branch campuses in the Kansas City area, including a medical school and hospital.",
         "It has a branch campus in Overland Park and another one in Wichita.",
     ),
     (
-        'His film credits include "The Family Man" (2000), "Evolution" (2001), and ""When in '
-        'Rome"" (2010).',
+        'His film credits include "The Family Man" (2000), "Evolution" (2001), and ""When in Rome"" (2010).',
         "He worked on the films The Family Man, Evolution and When in Rome.",
         "He worked on Evolution in 2001 and directed Titanic in 1997.",
     ),
     (
         "The Family Man is a 2000 American romantic comedy-drama film directed by Brett Ratner, "
         "written by David Diamond and David Weissman, and starring Nicolas Cage and Téa Leoni.",
-        "Brett Ratner directed The Family Man, a 2000 romantic comedy-drama with Nicolas Cage "
-        "and Téa Leoni.",
+        "Brett Ratner directed The Family Man, a 2000 romantic comedy-drama with Nicolas Cage and Téa Leoni.",
         "Brett Ratner directed The Family Man, which was filmed entirely in Canada on a budget "
         "of $5 million.",
     ),
@@ -172,14 +167,12 @@ CALIBRATION: list[tuple[str, str, str]] = [
         "Ambroise Thomas wrote the opera Hamlet and was a close friend of Richard Wagner.",
     ),
     (
-        "Henry Roth (February 8, 1906 – October 13, 1995) was an American novelist and short "
-        "story writer.",
+        "Henry Roth (February 8, 1906 – October 13, 1995) was an American novelist and short story writer.",
         "Henry Roth, who lived from 1906 to 1995, was an American novelist and short-story writer.",
         "Henry Roth was an American novelist who won the Nobel Prize in Literature.",
     ),
     (
-        "Pedro Rodríguez is the most successful Mexican driver being the only one to have won a "
-        "grand prix.",
+        "Pedro Rodríguez is the most successful Mexican driver being the only one to have won a grand prix.",
         "Pedro Rodríguez is the only Mexican driver to have won a grand prix.",
         "Pedro Rodríguez is the only Mexican to win a grand prix, which he did driving for "
         "Ferrari in Monaco.",
@@ -193,8 +186,7 @@ CALIBRATION: list[tuple[str, str, str]] = [
     (
         "\"These Boots Are Made for Walkin' is a hit song written by Lee Hazlewood and recorded "
         "by Nancy Sinatra.",
-        "Lee Hazlewood wrote the hit These Boots Are Made for Walkin', which Nancy Sinatra "
-        "recorded.",
+        "Lee Hazlewood wrote the hit These Boots Are Made for Walkin', which Nancy Sinatra recorded.",
         "Lee Hazlewood wrote These Boots Are Made for Walkin', which spent ten weeks at number "
         "one in Britain.",
     ),
@@ -209,8 +201,7 @@ CALIBRATION: list[tuple[str, str, str]] = [
     (
         "Led by third-year head coach Shaka Smart, the Rams were coming off a season marked by "
         "a run to the Final Four.",
-        "In his third year as head coach, Shaka Smart led a Rams team that had just reached the "
-        "Final Four.",
+        "In his third year as head coach, Shaka Smart led a Rams team that had just reached the Final Four.",
         "Shaka Smart coached the Rams to the Final Four and then won the national championship "
         "the next year.",
     ),
@@ -232,21 +223,17 @@ CALIBRATION: list[tuple[str, str, str]] = [
     (
         "Henry John Kaiser (May 9, 1882 – August 24, 1967) was an American industrialist who "
         "became known as the father of modern American shipbuilding.",
-        "Henry Kaiser, an American industrialist, is called the father of modern American "
-        "shipbuilding.",
-        "Henry Kaiser was an American industrialist who also served two terms as governor of "
-        "California.",
+        "Henry Kaiser, an American industrialist, is called the father of modern American shipbuilding.",
+        "Henry Kaiser was an American industrialist who also served two terms as governor of California.",
     ),
     (
         "Poison is an American rock band that achieved great commercial success in the "
         "mid-1980s to the mid-1990s.",
-        "The American rock band Poison was very successful commercially from the mid-1980s to "
-        "the mid-1990s.",
+        "The American rock band Poison was very successful commercially from the mid-1980s to the mid-1990s.",
         "Poison was a successful American rock band that formed in London in 1979.",
     ),
     (
-        "The aircraft was flown by French World War I aviation heroes, Charles Nungesser and "
-        "François Coli.",
+        "The aircraft was flown by French World War I aviation heroes, Charles Nungesser and François Coli.",
         "French First World War aviators Charles Nungesser and François Coli flew the plane.",
         "Charles Nungesser and François Coli flew the plane and landed it safely in New York.",
     ),
@@ -269,8 +256,7 @@ CALIBRATION: list[tuple[str, str, str]] = [
     (
         "Ralph Franklin Hefferline (15 February 1910 in Muncie, Indiana – 16 March 1974) was a "
         "psychology professor at Columbia University.",
-        "Ralph Hefferline, born in Muncie, Indiana, was a psychology professor at Columbia "
-        "University.",
+        "Ralph Hefferline, born in Muncie, Indiana, was a psychology professor at Columbia University.",
         "Ralph Hefferline taught psychology at Columbia University and founded its medical school.",
     ),
     (
@@ -280,8 +266,7 @@ CALIBRATION: list[tuple[str, str, str]] = [
         "universities.",
         "Columbia University, founded in 1754, is a private Ivy League research university in "
         "Upper Manhattan.",
-        "Columbia University, a private Ivy League school, is the oldest university in the "
-        "United States.",
+        "Columbia University, a private Ivy League school, is the oldest university in the United States.",
     ),
     (
         "Masakazu Katsura (桂 正和 , Katsura Masakazu , born December 10, 1962) is a Japanese "
@@ -302,8 +287,7 @@ CALIBRATION: list[tuple[str, str, str]] = [
     (
         "Nelson Aldrich Rockefeller (July 8, 1908 – January 26, 1979) was an American "
         "businessman and politician.",
-        "Nelson Rockefeller was an American businessman and politician who lived from 1908 to "
-        "1979.",
+        "Nelson Rockefeller was an American businessman and politician who lived from 1908 to 1979.",
         "Nelson Rockefeller was an American politician who served as president of Harvard.",
     ),
     (
@@ -321,8 +305,7 @@ CALIBRATION: list[tuple[str, str, str]] = [
         "Phil Spector wrote To Know Him Is to Love Him for his mother's birthday.",
     ),
     (
-        "Ferocactus is a genus of large barrel-shaped cacti, mostly with large spines and small "
-        "flowers.",
+        "Ferocactus is a genus of large barrel-shaped cacti, mostly with large spines and small flowers.",
         "Ferocactus is a genus of big barrel cacti with large spines and small flowers.",
         "Ferocactus is a genus of barrel cacti that grows mainly in the rainforests of Brazil.",
     ),
@@ -335,14 +318,12 @@ CALIBRATION: list[tuple[str, str, str]] = [
     (
         "Delirium is the third studio album by English singer and songwriter Ellie Goulding, "
         "released on 6 November 2015 by Polydor Records.",
-        "Ellie Goulding's third studio album, Delirium, came out on Polydor Records on 6 "
-        "November 2015.",
+        "Ellie Goulding's third studio album, Delirium, came out on Polydor Records on 6 November 2015.",
         "Delirium, Ellie Goulding's third album, was released in 2015 and won a Brit Award.",
     ),
     (
         "It was written by Goulding, Max Martin, Savan Kotecha and Ilya Salmanzadeh.",
-        "The song was written by Goulding together with Max Martin, Savan Kotecha and Ilya "
-        "Salmanzadeh.",
+        "The song was written by Goulding together with Max Martin, Savan Kotecha and Ilya Salmanzadeh.",
         "The song was written by Goulding and Max Martin and recorded in Stockholm.",
     ),
     (
@@ -361,14 +342,11 @@ CALIBRATION: list[tuple[str, str, str]] = [
         "Bogues played point guard for four teams during his 14-season career in the NBA.",
         "Muggsy Bogues, the shortest player in NBA history at 5 ft, played point guard for four "
         "teams over 14 seasons.",
-        "Bogues, the shortest player in NBA history, played his whole career for the Boston "
-        "Celtics.",
+        "Bogues, the shortest player in NBA history, played his whole career for the Boston Celtics.",
     ),
     (
-        "After his NBA career, he served as head coach of the now-defunct WNBA team Charlotte "
-        "Sting.",
-        "After retiring from the NBA, he coached the WNBA's Charlotte Sting, a team that no "
-        "longer exists.",
+        "After his NBA career, he served as head coach of the now-defunct WNBA team Charlotte Sting.",
+        "After retiring from the NBA, he coached the WNBA's Charlotte Sting, a team that no longer exists.",
         "After the NBA, he coached the Charlotte Sting and led them to two WNBA titles.",
     ),
 ]
@@ -434,9 +412,7 @@ def test_years_and_footnotes_are_not_markers() -> None:
 def test_renumbered_in_order_of_first_use() -> None:
     reply = "Berlin is Germany's capital [S3]. Paris is France's [S1]. Both are big [S3][S1]."
     cited = cite(reply, NUMBERED, HashEmbedder())
-    assert (
-        cited.text == "Berlin is Germany's capital [1]. Paris is France's [2]. Both are big [1][2]."
-    )
+    assert cited.text == "Berlin is Germany's capital [1]. Paris is France's [2]. Both are big [1][2]."
     assert [(c.n, c.sentence_id) for c in cited.citations] == [(1, "berlin#4"), (2, "paris#0")]
     assert [c.citations for c in cited.claims] == [[1], [2], [1, 2]]
 

@@ -39,12 +39,18 @@ def test_ingest_ask_summarize_list_delete(home: str, tmp_path: Path) -> None:
     code, out, _ = run("ask", "--home", home, "--json", "How many peacekeepers did Russia deploy?")
     assert code == 0
     got = json.loads(out)
-    assert set(got) >= {"question", "answer", "abstained", "citations", "retrieved_doc_ids",
-                        "mode", "timings_ms"}
+    assert set(got) >= {
+        "question",
+        "answer",
+        "abstained",
+        "citations",
+        "retrieved_doc_ids",
+        "mode",
+        "timings_ms",
+    }
     assert got["mode"] == "extractive" and not got["abstained"]
     c = got["citations"][0]
-    assert set(c) >= {"n", "doc_id", "title", "source", "published_at", "sentence_id", "start",
-                      "end", "text"}
+    assert set(c) >= {"n", "doc_id", "title", "source", "published_at", "sentence_id", "start", "end", "text"}
     assert "2,000 peacekeepers" in " ".join(x["text"] for x in got["citations"])
 
     code, out, _ = run("ask", "--home", home, "Who won the 2022 FIFA World Cup final?")
@@ -73,12 +79,16 @@ def test_bad_question_and_dates_are_clear_errors(home: str) -> None:
 
 def test_eval_run_writes_one_line_per_question(home: str, tmp_path: Path) -> None:
     docs = tmp_path / "docs.jsonl"
-    docs.write_text(json.dumps({"doc_id": "s1", "title": "Seed", "source": "AFP",
-                                "text": SEED.read_text()}) + "\n")
+    docs.write_text(
+        json.dumps({"doc_id": "s1", "title": "Seed", "source": "AFP", "text": SEED.read_text()}) + "\n"
+    )
     qs = tmp_path / "q.jsonl"
     qs.write_text(
-        json.dumps({"qid": "q1", "question": "How many peacekeepers did Russia deploy?"}) + "\n"
-        + json.dumps({"qid": "q2", "question": "Who won the 2022 FIFA World Cup final?"}) + "\n")
+        json.dumps({"qid": "q1", "question": "How many peacekeepers did Russia deploy?"})
+        + "\n"
+        + json.dumps({"qid": "q2", "question": "Who won the 2022 FIFA World Cup final?"})
+        + "\n"
+    )
     out = tmp_path / "pred.jsonl"
     code, _, _ = run("eval", "run", "--docs", str(docs), "--questions", str(qs), "--out", str(out))
     assert code == 0

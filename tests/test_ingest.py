@@ -40,8 +40,14 @@ def test_markdown_front_matter_and_heading() -> None:
 def test_jsonl_keeps_metadata_and_reports_bad_lines(tmp_path: Path) -> None:
     path = tmp_path / "docs.jsonl"
     rows = [
-        {"doc_id": "a1", "title": "T", "source": "S", "published_at": "2023-01-02",
-         "url": "http://x", "text": "Alpha happened today."},
+        {
+            "doc_id": "a1",
+            "title": "T",
+            "source": "S",
+            "published_at": "2023-01-02",
+            "url": "http://x",
+            "text": "Alpha happened today.",
+        },
         {"doc_id": "a2", "title": 5, "text": "Bad title type."},
         {"doc_id": "a3"},
     ]
@@ -49,22 +55,27 @@ def test_jsonl_keeps_metadata_and_reports_bad_lines(tmp_path: Path) -> None:
     got = list(read_file(path, 10_000_000))
     ok = [g for g in got if isinstance(g, Article)]
     assert [(a.doc_id, a.title, a.source, a.published_at, a.url) for a in ok] == [
-        ("a1", "T", "S", "2023-01-02", "http://x")]
+        ("a1", "T", "S", "2023-01-02", "http://x")
+    ]
     reasons = [g.reason for g in got if not isinstance(g, Article)]
-    assert reasons == ["field 'title' must be a string, not int", "missing field 'text'",
-                       "not valid JSON (Expecting property name enclosed in double quotes at "
-                       "column 2)"]
+    assert reasons == [
+        "field 'title' must be a string, not int",
+        "missing field 'text'",
+        "not valid JSON (Expecting property name enclosed in double quotes at column 2)",
+    ]
 
 
-@pytest.mark.parametrize("name,data,reason", [
-    ("empty.txt", b"", "empty file"),
-    ("blank.txt", b"  \n\n\t ", "empty file"),
-    ("image.txt", b"\x89PNG\r\n\x1a\n" + bytes(100), "binary file, not text"),
-    ("latin1.txt", "caf\u00e9 cr\u00e8me".encode("latin-1"), "not valid UTF-8"),
-    ("furniture.txt", b"Subscribe to our newsletter\n\nPlease wait...", "no article text left"),
-])
-def test_bad_files_are_reported_with_reason(tmp_path: Path, name: str, data: bytes,
-                                            reason: str) -> None:
+@pytest.mark.parametrize(
+    "name,data,reason",
+    [
+        ("empty.txt", b"", "empty file"),
+        ("blank.txt", b"  \n\n\t ", "empty file"),
+        ("image.txt", b"\x89PNG\r\n\x1a\n" + bytes(100), "binary file, not text"),
+        ("latin1.txt", "caf\u00e9 cr\u00e8me".encode("latin-1"), "not valid UTF-8"),
+        ("furniture.txt", b"Subscribe to our newsletter\n\nPlease wait...", "no article text left"),
+    ],
+)
+def test_bad_files_are_reported_with_reason(tmp_path: Path, name: str, data: bytes, reason: str) -> None:
     path = tmp_path / name
     path.write_bytes(data)
     (got,) = list(read_file(path, 1000))
@@ -110,8 +121,7 @@ def test_ingest_is_idempotent_replaces_and_deletes(make_qa, fake_embedder, tmp_p
     replaced = qa.ingest([folder / "seed.txt"])
     assert [(r.status, r.n_sentences) for r in replaced] == [("replaced", 2)]
     assert _counts(qa) == {"articles": 1, "sentences": 2, "chunks": 1}
-    assert [s.text for s in qa.sentences("seed")] == ["A short replacement.",
-                                                      "It has two sentences."]
+    assert [s.text for s in qa.sentences("seed")] == ["A short replacement.", "It has two sentences."]
 
     qa.delete("seed")
     assert _counts(qa) == {"articles": 0, "sentences": 0, "chunks": 0}
@@ -119,8 +129,7 @@ def test_ingest_is_idempotent_replaces_and_deletes(make_qa, fake_embedder, tmp_p
         qa.delete("seed")
 
 
-def test_failed_file_leaves_stored_articles_untouched(make_qa, fake_embedder,
-                                                      tmp_path: Path) -> None:
+def test_failed_file_leaves_stored_articles_untouched(make_qa, fake_embedder, tmp_path: Path) -> None:
     qa = make_qa(fake_embedder)
     good = tmp_path / "good.txt"
     good.write_text(SEED.read_text())
@@ -140,13 +149,22 @@ def test_offsets_of_stored_sentences_point_into_stored_text(make_qa, fake_embedd
     text = qa.get(doc_id).text
     sents = qa.sentences(doc_id)
     assert [s.sentence_id for s in sents] == [f"{doc_id}#{i}" for i in range(13)]
-    assert all(text[s.start:s.end] == s.text for s in sents)
+    assert all(text[s.start : s.end] == s.text for s in sents)
     assert qa.get(doc_id).byline == "Khalil Wakim, with AFP"
 
 
 def test_ingest_articles_api_and_list(make_qa, fake_embedder) -> None:
     qa = make_qa(fake_embedder)
-    qa.ingest_articles([Article(doc_id="x1", title="X", source="AFP", published_at="2023-09-11",
-                                text="Armenia began drills. Moscow objected.")])
+    qa.ingest_articles(
+        [
+            Article(
+                doc_id="x1",
+                title="X",
+                source="AFP",
+                published_at="2023-09-11",
+                text="Armenia began drills. Moscow objected.",
+            )
+        ]
+    )
     (info,) = qa.list()
     assert (info.doc_id, info.title, info.source, info.n_sentences) == ("x1", "X", "AFP", 2)

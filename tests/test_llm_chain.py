@@ -58,9 +58,7 @@ class ScriptedChatModel(BaseChatModel):
         if self.usage:
             p, c = self.usage
             usage = {"input_tokens": p, "output_tokens": c, "total_tokens": p + c}
-        return ChatResult(
-            generations=[ChatGeneration(message=AIMessage(content=text, usage_metadata=usage))]
-        )
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text, usage_metadata=usage))])
 
     @property
     def _llm_type(self) -> str:
@@ -69,9 +67,7 @@ class ScriptedChatModel(BaseChatModel):
 
 def fake(*replies: str) -> GenericFakeChatModel:
     messages: Iterator[AIMessage] = iter(
-        AIMessage(
-            content=r, usage_metadata={"input_tokens": 50, "output_tokens": 7, "total_tokens": 57}
-        )
+        AIMessage(content=r, usage_metadata={"input_tokens": 50, "output_tokens": 7, "total_tokens": 57})
         for r in replies
     )
     return GenericFakeChatModel(messages=messages)
@@ -87,9 +83,7 @@ def extractive() -> Answer:
 
 
 def ask(settings: Settings, model: BaseChatModel, **kw: Any) -> Answer:
-    return llm_answer(
-        QUESTION, EVIDENCE, settings=settings, model=model, embedder=HashEmbedder(), **kw
-    )
+    return llm_answer(QUESTION, EVIDENCE, settings=settings, model=model, embedder=HashEmbedder(), **kw)
 
 
 # --- answers ------------------------------------------------------------------------------------
@@ -99,10 +93,7 @@ def ask(settings: Settings, model: BaseChatModel, **kw: Any) -> Answer:
 def test_cited_answer(settings: Settings) -> None:
     answer = ask(settings, fake(GOOD))
     assert answer.mode == "llm" and not answer.abstained and answer.fallback is None
-    assert (
-        answer.answer
-        == "Paris is the capital of France [1]. It has about 2.1 million inhabitants [2]."
-    )
+    assert answer.answer == "Paris is the capital of France [1]. It has about 2.1 million inhabitants [2]."
     assert [c.sentence_id for c in answer.citations] == ["fr#0", "fr#3"]
     assert [c.support for c in answer.claims or []] == ["supported", "supported"]
     assert answer.dropped_citations == 0
@@ -114,9 +105,7 @@ def test_cited_answer(settings: Settings) -> None:
 
 @pytest.mark.unit
 def test_invented_ids_fall_back_to_extractive(settings: Settings) -> None:
-    answer = ask(
-        settings, fake("Paris is the capital [S7]. Lyon is big [S12]."), fallback=extractive
-    )
+    answer = ask(settings, fake("Paris is the capital [S7]. Lyon is big [S12]."), fallback=extractive)
     assert answer.fallback is not None and answer.fallback.startswith("extractive: ")
     assert "2 invented citations" in answer.fallback
     assert answer.answer == "Paris is the capital of France. [1]"
@@ -128,9 +117,7 @@ def test_invented_ids_fall_back_to_extractive(settings: Settings) -> None:
 def test_no_citation_without_fallback_abstains_with_the_reason(settings: Settings) -> None:
     answer = ask(settings, fake("Paris is the capital of France."))
     assert answer.abstained and answer.citations == []
-    assert (
-        answer.fallback == "abstained: the model's reply cites none of the sentences it was given"
-    )
+    assert answer.fallback == "abstained: the model's reply cites none of the sentences it was given"
 
 
 @pytest.mark.unit
@@ -160,9 +147,7 @@ def test_no_evidence_abstains_without_calling_the_model(settings: Settings) -> N
 def test_stream_yields_pieces_then_the_same_answer(settings: Settings) -> None:
     reply = GOOD + " Rome is in Italy [S9]."
     items = list(
-        llm_answer_stream(
-            QUESTION, EVIDENCE, settings=settings, model=fake(reply), embedder=HashEmbedder()
-        )
+        llm_answer_stream(QUESTION, EVIDENCE, settings=settings, model=fake(reply), embedder=HashEmbedder())
     )
     *pieces, final = items
     assert all(isinstance(p, str) for p in pieces) and len(pieces) > 3
@@ -191,8 +176,7 @@ def test_prompt_numbers_the_sentences_grouped_by_article(settings: Settings) -> 
 @pytest.mark.unit
 def test_pack_respects_the_budget_and_reports_what_was_left_out() -> None:
     many = [
-        evidence(f"d{i % 3}", i, f"Sentence number {i} says something about topic {i}.")
-        for i in range(60)
+        evidence(f"d{i % 3}", i, f"Sentence number {i} says something about topic {i}.") for i in range(60)
     ]
     packed = pack(many, budget=200)
     assert packed.tokens == count_tokens(packed.context) <= 200
@@ -224,9 +208,7 @@ def test_budget_never_exceeds_the_window(tmp_path: Path) -> None:
 @pytest.mark.unit
 def test_prompt_stays_within_the_window(tmp_path: Path) -> None:
     s = Settings(home=tmp_path, context_tokens=5000, model_window=1800, llm_max_retries=0)
-    many = [
-        evidence("d", i, f"Fact {i}: the committee met on day {i} and agreed.") for i in range(200)
-    ]
+    many = [evidence("d", i, f"Fact {i}: the committee met on day {i} and agreed.") for i in range(200)]
     model = ScriptedChatModel(replies=["Fact one [S1]."])
     llm_answer(QUESTION, many, settings=s, model=model, embedder=HashEmbedder())
     sent = sum(count_tokens(str(m.content)) + 8 for m in model.seen[0])
@@ -239,9 +221,7 @@ def test_prompt_stays_within_the_window(tmp_path: Path) -> None:
 @pytest.mark.unit
 def test_summary_in_one_call_keeps_only_cited_sentences(settings: Settings) -> None:
     model = ScriptedChatModel(
-        replies=[
-            "Paris is France's capital [S1]. It is lovely. Berlin is Germany's capital [S3][S8]."
-        ]
+        replies=["Paris is France's capital [S1]. It is lovely. Berlin is Germany's capital [S3][S8]."]
     )
     summary = llm_summarize(
         [EVIDENCE[:2], EVIDENCE[2:]], settings=settings, model=model, embedder=HashEmbedder()
@@ -258,9 +238,7 @@ def test_summary_in_one_call_keeps_only_cited_sentences(settings: Settings) -> N
 @pytest.mark.unit
 def test_summary_map_reduce_when_articles_exceed_the_budget(tmp_path: Path) -> None:
     s = Settings(home=tmp_path, context_tokens=120, llm_max_retries=0)
-    a = [
-        evidence("a", i, f"Alpha fact {i}: the council approved budget line {i}.") for i in range(8)
-    ]
+    a = [evidence("a", i, f"Alpha fact {i}: the council approved budget line {i}.") for i in range(8)]
     b = [evidence("b", i, f"Beta fact {i}: the court heard appeal number {i}.") for i in range(8)]
     # Sentences are numbered over all articles: a's are S1..S8, b's first is S9.
     flat = {f"S{i}": ev for i, ev in enumerate(a + b, start=1)}
@@ -280,9 +258,7 @@ def test_summary_map_reduce_when_articles_exceed_the_budget(tmp_path: Path) -> N
     assert "- Chunk 0 is about the council [S1]." in notes
     assert "- The court heard an appeal [S9]." in notes and "S99" not in notes
     assert focus in notes
-    assert (
-        summary.summary == "The council approved a budget line [1]. The court heard an appeal [2]."
-    )
+    assert summary.summary == "The council approved a budget line [1]. The court heard an appeal [2]."
     assert [c.sentence_id for c in summary.citations] == ["a#0", "b#0"]
     assert summary.query == "money"
     calls = len(chunks) + 1
@@ -347,9 +323,7 @@ def _status(cls: type[openai.APIStatusError], code: int) -> openai.APIStatusErro
 
 @pytest.mark.unit
 def test_provider_errors_name_the_setting_to_fix(tmp_path: Path) -> None:
-    s = Settings(
-        home=tmp_path, openai_base_url="http://127.0.0.1:9/v1", llm_max_retries=2, llm_timeout=5
-    )
+    s = Settings(home=tmp_path, openai_base_url="http://127.0.0.1:9/v1", llm_max_retries=2, llm_timeout=5)
     request = httpx2.Request("POST", "http://x")
 
     def message(exc: BaseException) -> LLMError:
@@ -437,9 +411,7 @@ def test_condense_with_a_model(settings: Settings) -> None:
 @pytest.mark.unit
 def test_unusable_condensing_reply_uses_the_heuristic(settings: Settings) -> None:
     conv = Conversation()
-    conv.add(
-        "Who is Scott Derrickson?", "Who is Scott Derrickson?", _turn_answer("x [1]", EVIDENCE[:1])
-    )
+    conv.add("Who is Scott Derrickson?", "Who is Scott Derrickson?", _turn_answer("x [1]", EVIDENCE[:1]))
     model = ScriptedChatModel(replies=[""])
     assert condense("What about Ed Wood?", conv.turns, model, settings) == "Who is Ed Wood?"
 

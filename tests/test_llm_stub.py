@@ -115,14 +115,10 @@ def test_good_citations_and_what_the_server_received(stub: OpenAIStub, settings:
 
 
 def test_invented_ids_are_dropped(stub: OpenAIStub, settings: Settings) -> None:
-    stub.enqueue(
-        "Lai Ching-te won Taiwan's presidential election [S1][S7]. Turnout was 99 percent [S42]."
-    )
+    stub.enqueue("Lai Ching-te won Taiwan's presidential election [S1][S7]. Turnout was 99 percent [S42].")
     answer = ask(settings)
     assert answer.dropped_citations == 2
-    assert answer.answer == (
-        "Lai Ching-te won Taiwan's presidential election [1]. Turnout was 99 percent."
-    )
+    assert answer.answer == ("Lai Ching-te won Taiwan's presidential election [1]. Turnout was 99 percent.")
     assert [c.support for c in answer.claims or []] == ["supported", "unsupported"]
 
 
@@ -130,9 +126,7 @@ def test_no_citations_fall_back_to_extractive(stub: OpenAIStub, settings: Settin
     stub.enqueue("Lai Ching-te won the election.")
     answer = ask(settings, fallback=extractive)
     assert answer.answer == "Lai Ching-te won. [1]"
-    assert answer.fallback == (
-        "extractive: the model's reply cites none of the sentences it was given"
-    )
+    assert answer.fallback == ("extractive: the model's reply cites none of the sentences it was given")
 
 
 def test_refusal_phrase_abstains(stub: OpenAIStub, settings: Settings) -> None:

@@ -10,12 +10,27 @@ from qa.types import Article
 pytestmark = pytest.mark.unit
 
 ARTICLES = [
-    Article(doc_id="afp-1", title="Drills", source="AFP", published_at="2023-09-11",
-            text="Armenia and the United States began joint drills on Monday."),
-    Article(doc_id="rt-1", title="Kremlin", source="Reuters", published_at="2023-09-12",
-            text="The Kremlin said the joint drills with Armenia required deep analysis."),
-    Article(doc_id="bbc-1", title="Football", source="BBC", published_at="2022-12-18",
-            text="Argentina won the World Cup final in Qatar after penalties."),
+    Article(
+        doc_id="afp-1",
+        title="Drills",
+        source="AFP",
+        published_at="2023-09-11",
+        text="Armenia and the United States began joint drills on Monday.",
+    ),
+    Article(
+        doc_id="rt-1",
+        title="Kremlin",
+        source="Reuters",
+        published_at="2023-09-12",
+        text="The Kremlin said the joint drills with Armenia required deep analysis.",
+    ),
+    Article(
+        doc_id="bbc-1",
+        title="Football",
+        source="BBC",
+        published_at="2022-12-18",
+        text="Argentina won the World Cup final in Qatar after penalties.",
+    ),
 ]
 
 
@@ -39,8 +54,13 @@ def test_citations_carry_metadata_and_offsets(qa) -> None:  # noqa: ANN001
     a = qa.ask("Who won the World Cup final?")
     c = a.citations[0]
     assert (c.doc_id, c.title, c.source, c.published_at, c.sentence_id) == (
-        "bbc-1", "Football", "BBC", "2022-12-18", "bbc-1#0")
-    assert qa.get("bbc-1").text[c.start:c.end] == c.text
+        "bbc-1",
+        "Football",
+        "BBC",
+        "2022-12-18",
+        "bbc-1#0",
+    )
+    assert qa.get("bbc-1").text[c.start : c.end] == c.text
     assert "[1]" in a.answer and not a.abstained
 
 
@@ -48,8 +68,13 @@ def test_lexical_cache_is_rebuilt_when_stale_or_deleted(qa, tmp_path) -> None:  
     qa.ask("World Cup")
     cache = qa.lexical.cache_dir
     assert any(cache.iterdir())
-    qa.ingest_articles([Article(doc_id="new", title="N", source="X",
-                                text="Penguins migrate across Antarctica every winter.")])
+    qa.ingest_articles(
+        [
+            Article(
+                doc_id="new", title="N", source="X", text="Penguins migrate across Antarctica every winter."
+            )
+        ]
+    )
     assert qa.ask("penguins Antarctica").citations[0].doc_id == "new"
     shutil.rmtree(cache)
     qa.lexical._fingerprint = None  # as a new process would start
@@ -58,10 +83,19 @@ def test_lexical_cache_is_rebuilt_when_stale_or_deleted(qa, tmp_path) -> None:  
 
 def test_near_duplicates_never_cited_twice(make_qa, fake_embedder) -> None:  # noqa: ANN001
     qa = make_qa(fake_embedder)
-    qa.ingest_articles([Article(doc_id="d", title="T", text=(
-        "Joint military drills between Armenian and US forces opened on Monday.\n\n"
-        "Joint military drills between Armenian and US forces opened on Monday in Yerevan.\n\n"
-        "Russia criticised the drills."))])
+    qa.ingest_articles(
+        [
+            Article(
+                doc_id="d",
+                title="T",
+                text=(
+                    "Joint military drills between Armenian and US forces opened on Monday.\n\n"
+                    "Joint military drills between Armenian and US forces opened on Monday in Yerevan.\n\n"
+                    "Russia criticised the drills."
+                ),
+            )
+        ]
+    )
     cited = [c.text for c in qa.ask("When did joint military drills open?").citations]
     assert sum(t.startswith("Joint military drills") for t in cited) == 1
 

@@ -24,8 +24,7 @@ def seeded(embedder, tmp_path_factory):  # noqa: ANN001, ANN201
 
 def _params():  # noqa: ANN202
     for q in GOLD:
-        marks = [pytest.mark.xfail(strict=True, reason=q["known_failure"])] \
-            if q.get("known_failure") else []
+        marks = [pytest.mark.xfail(strict=True, reason=q["known_failure"])] if q.get("known_failure") else []
         yield pytest.param(q, id=q["qid"], marks=marks)
 
 
@@ -42,7 +41,7 @@ def test_gold_question(seeded, q: dict) -> None:  # noqa: ANN001
     assert len(cited) <= 5
     text = seeded.get(SEED.stem).text
     for c in a.citations:
-        assert text[c.start:c.end] == c.text
+        assert text[c.start : c.end] == c.text
     if q.get("gold_answer"):
         assert q["gold_answer"] in a.answer
 

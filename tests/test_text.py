@@ -13,7 +13,9 @@ def test_seed_furniture_dropped_and_byline_kept_aside() -> None:
     cleaned = clean(SEED.read_text())
     assert cleaned.byline == "Khalil Wakim, with AFP"
     assert cleaned.dropped == [
-        "Subscribe to our newsletter", "Newsletter signup", "Please wait...",
+        "Subscribe to our newsletter",
+        "Newsletter signup",
+        "Please wait...",
         "Thank you for sign up!",
     ]
     assert "Khalil Wakim" not in cleaned.text
@@ -26,11 +28,14 @@ def test_bylines(line: str) -> None:
     assert is_byline(line)
 
 
-@pytest.mark.parametrize("line", [
-    "The ministry said it would act.",
-    "He signed up for the army in 1990 and served for years.",
-    "Russia said the newsletter of the ministry was published on Monday in Moscow.",
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "The ministry said it would act.",
+        "He signed up for the army in 1990 and served for years.",
+        "Russia said the newsletter of the ministry was published on Monday in Moscow.",
+    ],
+)
 def test_real_sentences_are_not_furniture_or_bylines(line: str) -> None:
     assert not is_furniture(line)
     assert not is_byline(line)
@@ -42,8 +47,10 @@ def test_short_article_with_newsletter_word_is_kept() -> None:
 
 
 def test_segmenter_handles_abbreviations_quotes_and_numbers() -> None:
-    text = ('Russia deployed 2,000 peacekeepers to the corridor. Mr. Smith said “it is fine.” '
-            'Then U.S. forces left at 3 p.m. on Monday. He said: "Go." Another one.')
+    text = (
+        "Russia deployed 2,000 peacekeepers to the corridor. Mr. Smith said “it is fine.” "
+        'Then U.S. forces left at 3 p.m. on Monday. He said: "Go." Another one.'
+    )
     got = [text[s:e] for s, e in split(text)]
     assert got == [
         "Russia deployed 2,000 peacekeepers to the corridor.",
@@ -60,7 +67,7 @@ def test_offsets_point_into_text_and_never_cross_paragraphs() -> None:
     assert len(spans) == 13
     for s, e in spans:
         assert text[s:e] == text[s:e].strip() and "\n\n" not in text[s:e]
-    assert text[spans[9][0]:spans[9][1]].startswith("Russia brokered a ceasefire and deployed 2,000")
+    assert text[spans[9][0] : spans[9][1]].startswith("Russia brokered a ceasefire and deployed 2,000")
 
 
 def test_long_line_without_punctuation_is_cut_into_windows() -> None:

@@ -35,6 +35,7 @@ def run(
     home: Path | None = None,
     k: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    mode: str | None = None,
 ) -> dict[str, Any]:
     """Predictions for every question, written as JSON lines to `out`. Returns a small summary.
 
@@ -54,7 +55,7 @@ def run(
         out.parent.mkdir(parents=True, exist_ok=True)
         with out.open("w", encoding="utf-8") as fh:
             for i, q in enumerate(qs, start=1):
-                answer = qa.ask(q["question"], k=k)
+                answer = qa.ask(q["question"], k=k, mode=mode)
                 row = {"qid": q["qid"], **answer.model_dump(mode="json")}
                 fh.write(json.dumps(row, ensure_ascii=False) + "\n")
                 if progress:

@@ -25,7 +25,9 @@ from qa.evaluation import metrics as m
 
 __all__ = [
     "KS",
+    "fmt",
     "load_jsonl",
+    "md_table",
     "report_comparison",
     "report_markdown",
     "score",
@@ -240,7 +242,8 @@ def score(
 # Markdown
 
 
-def _fmt(value: Any, digits: int = 3) -> str:
+def fmt(value: Any, digits: int = 3) -> str:
+    """A table cell: floats to `digits` places, None as a dash."""
     if value is None:
         return "–"
     if isinstance(value, float):
@@ -248,7 +251,8 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
-def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+def md_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    """The lines of a Markdown table, with a blank line after it."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return lines + [""]
@@ -281,7 +285,7 @@ def _get(section: Mapping[str, Any], path: str | tuple[str, ...]) -> Any:
 
 def _type_rows(named: Mapping[str, Mapping[str, Any]]) -> list[list[str]]:
     return [
-        [name, *(_fmt(_get(agg, path), digits) for _, path, digits in _TYPE_COLUMNS)]
+        [name, *(fmt(_get(agg, path), digits) for _, path, digits in _TYPE_COLUMNS)]
         for name, agg in named.items()
     ]
 
@@ -307,56 +311,56 @@ def report_markdown(scores: Mapping[str, Any], title: str) -> str:
     out += ["## Retrieval (answerable questions)", ""]
     header = ["metric", *retrieval.keys()]
     metric_names = list(retrieval["gold"].keys())
-    out += _table(
-        header, [[name, *(_fmt(v.get(name)) for v in retrieval.values())] for name in metric_names]
+    out += md_table(
+        header, [[name, *(fmt(v.get(name)) for v in retrieval.values())] for name in metric_names]
     )
 
     c, a, ab = overall["citations"], overall["answers"], overall["abstention"]
     out += ["## Citations and answers", ""]
-    out += _table(
+    out += md_table(
         ["metric", "value"],
         [
-            ["evidence recall", _fmt(c["evidence_recall"])],
-            ["citation precision (mean per answer)", _fmt(c["precision"])],
-            ["citation precision (pooled sentences)", _fmt(c["precision_pooled"])],
-            ["citations per answer", _fmt(c["mean_citations"], 2)],
-            ["cited sentences per answer", _fmt(c["mean_cited_sentences"], 2)],
-            ["cited characters per answer", _fmt(c["mean_cited_chars"], 0)],
-            ["exact match", _fmt(a["exact_match"])],
-            ["token F1", _fmt(a["f1"])],
-            ["answer contained", _fmt(a["contained"])],
-            ["abstained (all questions)", _fmt(ab["abstained"])],
-            ["abstain on unanswerable", _fmt(ab["abstain_on_null"])],
-            ["false abstention on answerable", _fmt(ab["false_abstain"])],
-            ["latency p50 (ms)", _fmt(overall["latency_ms"]["p50"], 0)],
-            ["latency p95 (ms)", _fmt(overall["latency_ms"]["p95"], 0)],
+            ["evidence recall", fmt(c["evidence_recall"])],
+            ["citation precision (mean per answer)", fmt(c["precision"])],
+            ["citation precision (pooled sentences)", fmt(c["precision_pooled"])],
+            ["citations per answer", fmt(c["mean_citations"], 2)],
+            ["cited sentences per answer", fmt(c["mean_cited_sentences"], 2)],
+            ["cited characters per answer", fmt(c["mean_cited_chars"], 0)],
+            ["exact match", fmt(a["exact_match"])],
+            ["token F1", fmt(a["f1"])],
+            ["answer contained", fmt(a["contained"])],
+            ["abstained (all questions)", fmt(ab["abstained"])],
+            ["abstain on unanswerable", fmt(ab["abstain_on_null"])],
+            ["false abstention on answerable", fmt(ab["false_abstain"])],
+            ["latency p50 (ms)", fmt(overall["latency_ms"]["p50"], 0)],
+            ["latency p95 (ms)", fmt(overall["latency_ms"]["p95"], 0)],
         ],
     )
 
     out += ["## By question type", ""]
-    out += _table(["type", *(h for h, _, _ in _TYPE_COLUMNS)], _type_rows(scores["by_type"]))
+    out += md_table(["type", *(h for h, _, _ in _TYPE_COLUMNS)], _type_rows(scores["by_type"]))
 
     curve = ab.get("curve") or []
     if curve:
         out += ["## Abstention by confidence threshold (abstain when confidence < threshold)", ""]
-        out += _table(
+        out += md_table(
             ["threshold", "abstain on null", "false abstain"],
-            [[_fmt(t), _fmt(n), _fmt(f)] for t, n, f in curve],
+            [[fmt(t), fmt(n), fmt(f)] for t, n, f in curve],
         )
 
     llm = overall.get("llm")
     if llm:
         claims = llm["claims"]
         out += ["## LLM answers", ""]
-        out += _table(
+        out += md_table(
             ["metric", "value"],
             [
-                ["answers with claims", _fmt(llm["n_answers_with_claims"])],
-                ["claims", _fmt(claims["n_claims"])],
-                ["claims supported", _fmt(claims["supported"])],
-                ["claims partial", _fmt(claims["partial"])],
-                ["claims unsupported", _fmt(claims["unsupported"])],
-                ["dropped citations per answer", _fmt(llm["mean_dropped_citations"], 2)],
+                ["answers with claims", fmt(llm["n_answers_with_claims"])],
+                ["claims", fmt(claims["n_claims"])],
+                ["claims supported", fmt(claims["supported"])],
+                ["claims partial", fmt(claims["partial"])],
+                ["claims unsupported", fmt(claims["unsupported"])],
+                ["dropped citations per answer", fmt(llm["mean_dropped_citations"], 2)],
             ],
         )
     return "\n".join(out).rstrip() + "\n"
@@ -366,5 +370,5 @@ def report_comparison(scores_by_system: Mapping[str, Mapping[str, Any]], title: 
     """One Markdown table comparing the overall figures of several systems on the same questions."""
     rows = _type_rows({name: s["overall"] for name, s in scores_by_system.items()})
     out = [f"# {title}", ""]
-    out += _table(["system", *(h for h, _, _ in _TYPE_COLUMNS)], rows)
+    out += md_table(["system", *(h for h, _, _ in _TYPE_COLUMNS)], rows)
     return "\n".join(out).rstrip() + "\n"

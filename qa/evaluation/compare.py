@@ -1,0 +1,276 @@
+"""qa beside its yardsticks: the same documents and questions through every system, and qa's
+summaries beside Lead-3 on the same articles.
+
+Every system indexes the documents afresh (qa into a Chroma store in a temporary folder), and all
+of them share one loaded embedding model, so a dataset costs one model load and one indexing per
+system. Predictions come out in the format of `qa eval run`, ready for `score`.
+
+>>> result = compare_systems(Path("docs.jsonl"), load_jsonl("questions.jsonl"))  # doctest: +SKIP
+>>> print(report_comparison(result.scores, "HotpotQA"))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from qa import sentences as sent
+from qa.evaluation import metrics as m
+from qa.evaluation.score import fmt, load_jsonl, md_table, score
+from qa.evaluation.yardsticks import YARDSTICKS, run_yardstick
+from qa.settings import Settings
+
+if TYPE_CHECKING:
+    from qa.embeddings import Embedder
+    from qa.service import QA
+
+__all__ = [
+    "PROJECT",
+    "SYSTEMS",
+    "Comparison",
+    "Progress",
+    "compare_summaries",
+    "compare_systems",
+    "eval_settings",
+    "qa_predictions",
+    "summary_report",
+]
+
+logger = logging.getLogger(__name__)
+
+PROJECT = "qa"
+"""The name of this project's system in tables and plots."""
+
+SYSTEMS = (PROJECT, *YARDSTICKS)
+"""Every system `compare_systems` runs, the project first."""
+
+Progress = Callable[[str, int, int], None]
+"""Called with (stage, done, total) as work advances; a stage is e.g. "qa: questions"."""
+
+
+def eval_settings(settings: Settings | None, home: Path) -> Settings:
+    """`settings` (default: from the environment) pointed at a fresh store in `home`."""
+    base = settings or Settings()
+    return base.model_copy(update={"home": home, "collection": "eval"})
+
+
+def _tick(progress: Progress | None, stage: str, done: int, total: int) -> None:
+    if progress is not None:
+        progress(stage, done, total)
+
+
+def _ingest_progress(progress: Progress | None, stage: str) -> Callable[[int, int, str], None]:
+    def report(done: int, total: int, _name: str) -> None:
+        _tick(progress, stage, done, total)
+
+    return report
+
+
+def _close(qa: QA) -> None:
+    # An embedded Chroma client stays cached per path; drop it before its folder is deleted.
+    client = getattr(qa.store, "client", None) or getattr(qa.store, "_client", None)
+    clear = getattr(client, "clear_system_cache", None)
+    if callable(clear):
+        clear()
+
+
+def qa_predictions(
+    docs: Path,
+    questions: Sequence[Mapping[str, Any]],
+    settings: Settings | None = None,
+    *,
+    embedder: Embedder | None = None,
+    progress: Progress | None = None,
+) -> list[dict]:
+    """The project's prediction for every question, after ingesting `docs` into a fresh store.
+
+    The same rows as `qa eval run` writes: the Answer as JSON plus the question's qid.
+    """
+    from qa.service import QA
+
+    with tempfile.TemporaryDirectory(prefix="qa-eval-") as tmp:
+        qa = QA(eval_settings(settings, Path(tmp)), embedder=embedder)
+        results = qa.ingest([docs], progress=_ingest_progress(progress, f"{PROJECT}: ingest"))
+        failed = [r for r in results if r.status == "failed"]
+        for r in failed[:5]:
+            logger.warning("not ingested: %s: %s", r.path, r.reason)
+        if failed:
+            logger.warning("%d of %d documents were not ingested", len(failed), len(results))
+        predictions = []
+        for i, q in enumerate(questions, start=1):
+            answer = qa.ask(str(q["question"]))
+            predictions.append({"qid": q["qid"], **answer.model_dump(mode="json")})
+            _tick(progress, f"{PROJECT}: questions", i, len(questions))
+        _close(qa)
+    return predictions
+
+
+@dataclass
+class Comparison:
+    """Predictions, scores and run time of each system on one set of questions."""
+
+    questions: list[dict] = field(default_factory=list)
+    predictions: dict[str, list[dict]] = field(default_factory=dict)
+    scores: dict[str, dict] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def compare_systems(
+    docs: Path,
+    questions: Sequence[Mapping[str, Any]],
+    settings: Settings | None = None,
+    *,
+    systems: Sequence[str] = SYSTEMS,
+    embedder: Embedder | None = None,
+    progress: Progress | None = None,
+) -> Comparison:
+    """Run each named system on the same documents and questions, and score each.
+
+    `systems` may name the project (PROJECT) and any yardstick; the embedding model is loaded
+    once and shared by all of them.
+    """
+    unknown = [s for s in systems if s not in SYSTEMS]
+    if unknown:
+        raise ValueError(f"unknown systems {unknown}; choose from {', '.join(SYSTEMS)}")
+    if embedder is None:
+        from qa.embeddings import local_embedder
+
+        embedder = local_embedder((settings or Settings()).embed_batch_size)
+    qs = list(questions)
+    doc_rows: list[dict] | None = None
+    result = Comparison(questions=[dict(q) for q in qs])
+    for name in systems:
+        t0 = time.perf_counter()
+        if name == PROJECT:
+            preds = qa_predictions(docs, qs, settings, embedder=embedder, progress=progress)
+        else:
+            doc_rows = doc_rows if doc_rows is not None else load_jsonl(docs)
+            _tick(progress, f"{name}: index and answer", 0, 1)
+            preds = run_yardstick(name, doc_rows, [dict(q) for q in qs], embedder=embedder)
+            _tick(progress, f"{name}: index and answer", 1, 1)
+        result.seconds[name] = time.perf_counter() - t0
+        result.predictions[name] = preds
+        result.scores[name] = score(qs, preds)
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Summaries
+
+
+def _cited_share(qa: QA, summary: Any) -> float | None:
+    """Share of summary sentences that are the text of a citation pointing at a stored sentence.
+
+    A citation counts when its text equals the stored sentence it names and the article's text at
+    its offsets: the check `qa` makes of model citations, applied to its own summaries.
+    """
+    if not summary.sentences:
+        return None
+    texts: dict[str, str] = {}
+    stored: dict[str, str] = {}
+    good: set[str] = set()
+    for c in summary.citations:
+        if c.doc_id not in texts:
+            texts[c.doc_id] = qa.get(c.doc_id).text
+            stored.update((s.sentence_id, s.text) for s in qa.sentences(c.doc_id))
+        if stored.get(c.sentence_id) == c.text == texts[c.doc_id][c.start : c.end]:
+            good.add(c.text)
+    return sum(s in good for s in summary.sentences) / len(summary.sentences)
+
+
+def _length(sentences: Sequence[str]) -> tuple[float, float]:
+    return float(len(sentences)), float(sum(len(s.split()) for s in sentences))
+
+
+def compare_summaries(
+    items: Sequence[Mapping[str, Any]],
+    settings: Settings | None = None,
+    *,
+    embedder: Embedder | None = None,
+    progress: Progress | None = None,
+) -> dict:
+    """qa's summary of each item beside Lead-3 of the same stored text, scored against the reference.
+
+    Items are {"doc_id", "text", "reference_summary"}. ROUGE is F1 (rouge-score, Porter stemming);
+    Lead-3 is the first three sentences of the article as stored (after cleaning), the text qa
+    chooses from. `cited_share` checks every summary sentence: it must be the text of one of the
+    summary's citations, equal to the stored sentence it names and to the article at its offsets.
+    Returns {"n", "systems": {"qa": {...}, "lead3": {...}}, "per_item": [...]}.
+    """
+    from qa.ingest import article_from_record
+    from qa.service import QA
+
+    rows: list[dict] = []
+    with tempfile.TemporaryDirectory(prefix="qa-eval-sum-") as tmp:
+        qa = QA(eval_settings(settings, Path(tmp)), embedder=embedder)
+        articles = [article_from_record(dict(it), default_id=f"item-{i}") for i, it in enumerate(items)]
+        results = qa.ingest_articles(articles, progress=_ingest_progress(progress, "summaries: ingest"))
+        stored = {r.doc_id for r in results if r.status != "failed"}
+        for i, (item, article) in enumerate(zip(items, articles, strict=True), start=1):
+            if article.doc_id not in stored:
+                logger.warning("summary item %s was not ingested", article.doc_id)
+                continue
+            t0 = time.perf_counter()
+            summary = qa.summarize([article.doc_id])
+            ms = (time.perf_counter() - t0) * 1000
+            ours = list(summary.sentences)
+            text = qa.get(article.doc_id).text
+            lead = m.lead3(text)
+            lead_sentences = [lead[s:e] for s, e in sent.split(lead)]
+            reference = str(item.get("reference_summary") or "")
+            rows.append(
+                {
+                    "doc_id": article.doc_id,
+                    "qa": {
+                        **m.rouge(" ".join(ours), reference),
+                        "sentences": _length(ours)[0],
+                        "words": _length(ours)[1],
+                        "cited_share": _cited_share(qa, summary),
+                        "latency_ms": ms,
+                    },
+                    "lead3": {
+                        **m.rouge(lead, reference),
+                        "sentences": _length(lead_sentences)[0],
+                        "words": _length(lead_sentences)[1],
+                    },
+                }
+            )
+            _tick(progress, "summaries: articles", i, len(items))
+        _close(qa)
+    keys = (*m.ROUGE_TYPES, "sentences", "words")
+    systems = {
+        name: {k: m.mean(r[name].get(k) for r in rows) for k in (*keys, "cited_share", "latency_ms")}
+        for name in ("qa", "lead3")
+    }
+    for k in ("cited_share", "latency_ms"):
+        systems["lead3"].pop(k)
+    return {"n": len(rows), "systems": systems, "per_item": rows}
+
+
+def summary_report(result: Mapping[str, Any], title: str) -> str:
+    """A Markdown table of `compare_summaries`: ROUGE, cited share and length per system."""
+    names = {"qa": "qa (extractive summary)", "lead3": "Lead-3 (yardstick)"}
+    rows = []
+    for key, label in names.items():
+        s = result["systems"][key]
+        rows.append(
+            [
+                label,
+                fmt(s["rouge1"]),
+                fmt(s["rouge2"]),
+                fmt(s["rougeLsum"]),
+                fmt(s.get("cited_share")),
+                fmt(s["sentences"], 2),
+                fmt(s["words"], 1),
+            ]
+        )
+    out = [f"# {title}", "", f"{result['n']} articles; ROUGE F1, Porter stemming.", ""]
+    out += md_table(
+        ["system", "ROUGE-1", "ROUGE-2", "ROUGE-Lsum", "sentences cited", "sentences", "words"], rows
+    )
+    return "\n".join(out).rstrip() + "\n"
