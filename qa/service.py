@@ -261,7 +261,8 @@ class QA:
             return "llm" if self.settings.llm_configured else "extractive"
         return "llm" if mode == "llm" else "extractive"
 
-    def _chat_model(self) -> Any:
+    def llm(self) -> Any:
+        """The chat model: the injected one, else one built from settings (ConfigError if none)."""
         if self.chat_model is None:
             from qa.llm import chat_model
 
@@ -321,7 +322,7 @@ class QA:
             from qa.chain import llm_answer, llm_answer_stream
 
             context = _context(r)
-            kwargs = dict(settings=self.settings, model=self._chat_model(),
+            kwargs = dict(settings=self.settings, model=self.llm(),
                           embedder=self.embedder,
                           fallback=lambda: extractive_answer(question, r.evidence))
             if _stream:
@@ -349,15 +350,34 @@ class QA:
                              "total": round((time.perf_counter() - t0) * 1000, 2)}
         yield answer
 
+    def condense(self, conversation: Conversation, question: str, mode: str | None = None) -> str:
+        """A follow-up as a standalone question: by the model in LLM mode, by the documented
+        heuristic of qa.conversation offline."""
+        model = self.llm() if self._mode(mode) == "llm" else None
+        return conversation.standalone(question, model, self.settings)
+
     def chat(self, conversation: Conversation, question: str, **kwargs: Any) -> Answer:
-        """Answer a follow-up in a conversation: condensed into a standalone question first
-        (by the model in LLM mode, by a documented heuristic offline), then asked and recorded."""
-        llm_mode = self._mode(kwargs.get("mode")) == "llm"
-        standalone = conversation.standalone(
-            question, self._chat_model() if llm_mode else None, self.settings
-        )
-        answer = self.ask(standalone, **kwargs)
-        return conversation.add(question, standalone, answer).answer
+        """Answer a follow-up in a conversation and record the turn (with its own citations)."""
+        final: Answer | None = None
+        for piece in self.chat_stream(conversation, question, **kwargs):
+            if isinstance(piece, Answer):
+                final = piece
+        assert final is not None
+        return final
+
+    def chat_stream(
+        self, conversation: Conversation, question: str, **kwargs: Any
+    ) -> Iterator[str | Answer]:
+        """`ask_stream` for a conversation turn; the final Answer carries `standalone_question`."""
+        standalone = self.condense(conversation, question, kwargs.get("mode"))
+        final: Answer | None = None
+        for piece in self.ask_stream(standalone, **kwargs):
+            if isinstance(piece, Answer):
+                final = piece
+            else:
+                yield piece
+        assert final is not None
+        yield conversation.add(question, standalone, final).answer
 
     def summarize(
         self,
@@ -381,7 +401,7 @@ class QA:
         from qa.chain import llm_summarize
 
         by_article = [_as_evidence(self, d) for d in extractive.doc_ids]
-        return llm_summarize(by_article, settings=self.settings, model=self._chat_model(),
+        return llm_summarize(by_article, settings=self.settings, model=self.llm(),
                              embedder=self.embedder, query=query,
                              fallback=lambda: extractive)
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
+import json
 import logging
 import os
 import threading
@@ -61,14 +63,31 @@ class SentenceHit:
 
 
 @dataclass
+class Health:
+    """What `Store.check` found: record counts, leftovers of interrupted writes, and problems.
+
+    `problems` names committed articles whose records are incomplete or inconsistent; it must be
+    empty. `orphans` are records of no committed version: invisible to readers, removed by `repair`.
+    """
+
+    articles: int = 0
+    sentences: int = 0
+    chunks: int = 0
+    orphans: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and not self.orphans
+
+
+@dataclass
 class Catalog:
     """The committed articles, keyed by doc_id; loaded once and refreshed after writes."""
 
     articles: dict[str, ArticleMeta] = field(default_factory=dict)
 
     def fingerprint(self) -> str:
-        import hashlib
-
         h = hashlib.sha1()
         for doc_id in sorted(self.articles):
             h.update(f"{doc_id}@{self.articles[doc_id].version}\n".encode())
@@ -108,15 +127,22 @@ class Store:
         url: str | None = None,
         token: str | None = None,
         retries: int = 3,
+        lock_timeout: float = 30.0,
     ) -> None:
         self.home = Path(home)
         self.prefix = prefix
         self.url = url
         self.retries = retries
+        self.lock_timeout = lock_timeout
         self._lock = threading.RLock()
+        self._lock_depth = 0
         self._catalog: Catalog | None = None
+        # Pending writes of this library (see `_begin`); named per library so that two libraries
+        # in one QA_HOME (prefixes, or a server and the embedded store) keep separate journals.
+        tag = prefix if not url else f"{prefix}-{hashlib.sha1(url.encode()).hexdigest()[:8]}"
+        self._journal = self.home / f"pending-{tag}.json"
         try:
-            self._client = self._connect(url, token)
+            self._client = self._call(self._connect, url, token)
             self.articles = self._collection("articles")
             self.sentences = self._collection("sentences")
             self.chunks = self._collection("chunks")
@@ -160,7 +186,11 @@ class Store:
         )
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        """Call Chroma, retrying with backoff on failures that a server restart explains."""
+        """Call Chroma, retrying with backoff on failures that a server restart explains.
+
+        Every call qa makes is idempotent (upserts and deletes by id or filter, reads), so a retry
+        after a lost response does no harm.
+        """
         delay = 0.5
         for attempt in range(self.retries + 1):
             try:
@@ -182,35 +212,106 @@ class Store:
 
     # --- writing -------------------------------------------------------------------------
     @contextlib.contextmanager
-    def write_lock(self, timeout: float = 30.0) -> Iterator[None]:
-        """One writer at a time per embedded store, across processes (a server serializes itself)."""
-        if self.url:
-            with self._lock:
-                yield
-            return
-        path = self.home / "write.lock"
-        with self._lock, open(path, "a+") as fh:
-            deadline = time.monotonic() + timeout
-            while True:
+    def write_lock(self, timeout: float | None = None) -> Iterator[None]:
+        """One writer at a time per QA_HOME, across processes; re-entrant within a thread.
+
+        The lock is a file lock (`write.lock` under QA_HOME), also taken in server mode so that
+        the journal of pending writes has one owner. A second writer waits up to `timeout`
+        (default `lock_timeout`, 30 s) and then gets a StoreError. On entry, writes that an
+        earlier process left unfinished (killed, or the server went away) are cleaned up.
+        """
+        with self._lock:
+            if self._lock_depth:
+                self._lock_depth += 1
                 try:
-                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise StoreError(
-                            f"Another qa process is writing to {self.home} "
-                            f"(waited {timeout:.0f}s for {path}).",
-                            help="Wait for it to finish, or use a Chroma server (QA_CHROMA_URL).",
-                        ) from None
-                    time.sleep(0.2)
-            try:
-                fh.seek(0)
-                fh.truncate()
-                fh.write(str(os.getpid()))
-                fh.flush()
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+                    yield
+                finally:
+                    self._lock_depth -= 1
+                return
+            wait = self.lock_timeout if timeout is None else timeout
+            self.home.mkdir(parents=True, exist_ok=True)
+            path = self.home / "write.lock"
+            with open(path, "a+") as fh:
+                deadline = time.monotonic() + wait
+                while True:
+                    try:
+                        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        break
+                    except BlockingIOError:
+                        if time.monotonic() >= deadline:
+                            raise StoreError(
+                                f"Another qa process is writing to {self.home} "
+                                f"(waited {wait:.0f}s for {path}).",
+                                help="Wait for it to finish, or use a Chroma server (QA_CHROMA_URL).",
+                            ) from None
+                        time.sleep(0.1)
+                self._lock_depth = 1
+                try:
+                    fh.seek(0)
+                    fh.truncate()
+                    fh.write(str(os.getpid()))
+                    fh.flush()
+                    self._recover()
+                    yield
+                finally:
+                    self._lock_depth = 0
+                    fcntl.flock(fh, fcntl.LOCK_UN)
+
+    # --- the journal of pending writes ----------------------------------------------------
+    # Before an article version is written (or an article deleted), the versions whose records
+    # the write may leave behind are noted in a small JSON file under QA_HOME; the note is removed
+    # when the write is complete. A writer that finds notes (its predecessor was killed, or lost
+    # the server mid-write) deletes exactly those records that belong to no committed version.
+    # Unlike a full `repair` this never touches another process's write in progress.
+
+    def _pending(self) -> list[dict[str, Any]]:
+        try:
+            data = json.loads(self._journal.read_text())
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError) as exc:
+            logger.warning("unreadable journal %s (%s): running a full repair", self._journal, exc)
+            return [{"doc_id": None, "versions": []}]
+        return [e for e in data if isinstance(e, dict)] if isinstance(data, list) else []
+
+    def _save_pending(self, entries: list[dict[str, Any]]) -> None:
+        if not entries:
+            self._journal.unlink(missing_ok=True)
+            return
+        tmp = self._journal.with_suffix(".tmp")
+        tmp.write_text(json.dumps(entries))
+        os.replace(tmp, self._journal)  # atomic: a kill leaves the old note or the new one
+
+    def _begin(self, doc_id: str, versions: Sequence[str]) -> dict[str, Any]:
+        entry = {"doc_id": doc_id, "versions": sorted(set(versions))}
+        self.home.mkdir(parents=True, exist_ok=True)
+        self._save_pending(self._pending() + [entry])
+        return entry
+
+    def _end(self, entry: dict[str, Any]) -> None:
+        entries = self._pending()
+        if entry in entries:
+            entries.remove(entry)
+        self._save_pending(entries)
+
+    def _recover(self) -> None:
+        entries = self._pending()
+        if not entries:
+            return
+        if any(e.get("doc_id") is None for e in entries):
+            self.repair()
+            self._save_pending([])
+            return
+        current = {d: m.version for d, m in self.refresh().articles.items()}
+        for e in entries:
+            doc_id = str(e["doc_id"])
+            for version in e.get("versions", []):
+                if current.get(doc_id) != version:
+                    where = {"$and": [{"doc_id": doc_id}, {"version": str(version)}]}
+                    self._call(self.sentences.delete, where=where)
+                    self._call(self.chunks.delete, where=where)
+        logger.warning("cleaned up %d write(s) left unfinished by an earlier process", len(entries))
+        self._save_pending([])
 
     def write_article(
         self,
@@ -228,6 +329,7 @@ class Store:
         """
         doc_id = article.doc_id
         meta = self.catalog().articles.get(doc_id)
+        entry = self._begin(doc_id, [version] + ([meta.version] if meta else []))
         day = day_number(article.published_at)
         common = _clean_meta(
             {"doc_id": doc_id, "version": version, "source": article.source, "day": day}
@@ -309,14 +411,18 @@ class Store:
         )
         if meta is not None and meta.version != version:
             self._delete_records(doc_id, keep_version=version)
+        self._end(entry)
 
     def delete_article(self, doc_id: str) -> None:
         """Remove an article and everything derived from it. Call inside `write_lock()`."""
-        if doc_id not in self.catalog().articles:
+        meta = self.catalog().articles.get(doc_id)
+        if meta is None:
             raise NotFoundError(f"No article with id {doc_id!r}.")
+        entry = self._begin(doc_id, [meta.version])
         self._call(self.articles.delete, ids=[doc_id])  # invisible from here on
         self.catalog().articles.pop(doc_id, None)
         self._delete_records(doc_id, keep_version=None)
+        self._end(entry)
 
     def _delete_records(self, doc_id: str, keep_version: str | None) -> None:
         where: dict[str, Any] = {"doc_id": doc_id}
@@ -328,7 +434,8 @@ class Store:
     def repair(self) -> int:
         """Delete sentence and chunk records that belong to no committed article version.
 
-        They are what an interrupted write leaves; readers already ignore them.
+        They are what an interrupted write leaves; readers already ignore them. Call inside
+        `write_lock()`: a write in progress elsewhere would lose its uncommitted records.
         """
         current = {d: m.version for d, m in self.refresh().articles.items()}
         removed = 0
@@ -533,6 +640,89 @@ class Store:
             )
         return out
 
+    def get_chunks(self, doc_id: str, with_vectors: bool = False) -> tuple[list[Chunk], np.ndarray | None]:
+        """All chunks of the current version of an article, in order."""
+        meta = self.catalog().articles.get(doc_id)
+        if meta is None:
+            raise NotFoundError(f"No article with id {doc_id!r}.")
+        include = ["documents", "metadatas"] + (["embeddings"] if with_vectors else [])
+        where = {"$and": [{"doc_id": doc_id}, {"version": meta.version}]}
+        rows: list[tuple[Chunk, Any]] = []
+        for got in self._pages(self.chunks, include=include, where=where):
+            vecs = got["embeddings"] if with_vectors else [None] * len(got["ids"])
+            for text, m, v in zip(got["documents"], got["metadatas"], vecs, strict=True):
+                index = int(m["index"])
+                chunk = Chunk(
+                    chunk_id=f"{doc_id}~{index}",
+                    doc_id=doc_id,
+                    index=index,
+                    first_sentence=int(m["first"]),
+                    last_sentence=int(m["last"]),
+                    text=text,
+                    n_tokens=int(m.get("n_tokens", 0)),
+                )
+                rows.append((chunk, v))
+        rows.sort(key=lambda r: r[0].index)
+        vectors = np.asarray([r[1] for r in rows], dtype=np.float32) if with_vectors else None
+        return [r[0] for r in rows], vectors
+
+    def dimension(self) -> int | None:
+        """Length of the stored vectors, or None while the store is empty."""
+        got = self._call(self.chunks.get, limit=1, include=["embeddings"])
+        embs = got.get("embeddings")
+        return len(embs[0]) if embs is not None and len(embs) else None
+
+    def check(self) -> Health:
+        """Read every record and report what is inconsistent (see `Health`). Reads only.
+
+        A committed article must have exactly its `n_sentences` sentence records and `n_chunks`
+        chunk records, numbered from 0, each sentence's text equal to its span of the article text
+        and each chunk's text to the span from its first to its last sentence.
+        """
+        articles: dict[str, tuple[dict[str, Any], str]] = {}
+        for got in self._pages(self.articles, include=["metadatas", "documents"]):
+            for doc_id, m, text in zip(got["ids"], got["metadatas"], got["documents"], strict=True):
+                articles[doc_id] = (m, text)
+        health = Health(articles=len(articles))
+        spans: dict[str, dict[int, tuple[int, int]]] = {d: {} for d in articles}
+        chunks: dict[str, dict[int, tuple[int, int, str]]] = {d: {} for d in articles}
+        for got in self._pages(self.sentences, include=["metadatas", "documents"]):
+            for text, m in zip(got["documents"], got["metadatas"], strict=True):
+                health.sentences += 1
+                doc_id = str(m.get("doc_id"))
+                if doc_id not in articles or articles[doc_id][0].get("version") != m.get("version"):
+                    health.orphans += 1
+                    continue
+                start, end = int(m["start"]), int(m["end"])
+                spans[doc_id][int(m["index"])] = (start, end)
+                if articles[doc_id][1][start:end] != text:
+                    health.problems.append(f"{doc_id}: sentence {m['index']} is not its span of the text")
+        for got in self._pages(self.chunks, include=["metadatas", "documents"]):
+            for text, m in zip(got["documents"], got["metadatas"], strict=True):
+                health.chunks += 1
+                doc_id = str(m.get("doc_id"))
+                if doc_id not in articles or articles[doc_id][0].get("version") != m.get("version"):
+                    health.orphans += 1
+                    continue
+                chunks[doc_id][int(m["index"])] = (int(m["first"]), int(m["last"]), text)
+        for doc_id, (m, text) in sorted(articles.items()):
+            n_sent, n_chunks = int(m.get("n_sentences", -1)), int(m.get("n_chunks", -1))
+            if sorted(spans[doc_id]) != list(range(n_sent)):
+                health.problems.append(
+                    f"{doc_id}: {len(spans[doc_id])} sentence records, metadata says {n_sent}"
+                )
+                continue
+            if sorted(chunks[doc_id]) != list(range(n_chunks)):
+                health.problems.append(
+                    f"{doc_id}: {len(chunks[doc_id])} chunk records, metadata says {n_chunks}"
+                )
+                continue
+            for index, (first, last, chunk_text) in chunks[doc_id].items():
+                ok = 0 <= first <= last < n_sent
+                if not ok or text[spans[doc_id][first][0] : spans[doc_id][last][1]] != chunk_text:
+                    health.problems.append(f"{doc_id}: chunk {index} is not its span of the text")
+        return health
+
     def count(self) -> dict[str, int]:
         return {
             "articles": self._call(self.articles.count),
@@ -556,7 +746,22 @@ def _sentence(doc_id: str, m: dict[str, Any], text: str) -> Sentence:
 def _is_transient(exc: Exception) -> bool:
     name = type(exc).__name__.lower()
     text = str(exc).lower()
+    # httpx names: ConnectError, ReadTimeout, RemoteProtocolError ("Server disconnected"), ...
     return any(
         w in name or w in text
-        for w in ("connect", "timeout", "unavailable", "refused", "reset", "502", "503", "504")
+        for w in (
+            "connect",
+            "timeout",
+            "unavailable",
+            "refused",
+            "reset",
+            "disconnect",
+            "protocolerror",
+            "readerror",
+            "writeerror",
+            "broken pipe",
+            "502",
+            "503",
+            "504",
+        )
     )

@@ -70,6 +70,7 @@ ANSWER_CONCURRENCY = 8  # see "Queue and concurrency" above
 QUEUE_MAX_SIZE = 256
 MAX_LIBRARY_ROWS = 500  # rows drawn at once; the filters narrow the rest
 WRITE_GROUP = "write"
+EXPORT_TTL_S = 3600  # seconds an exported conversation file is kept on the server
 
 # "[1]", "[1, 2]", "[1;3]": the answer's citation markers as the service writes them.
 _MARKER = re.compile(r"\[(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]")
@@ -231,10 +232,9 @@ def answer_html(answer: Answer, turn: int) -> str:
             + _sources_html(answer.related, "related", turn, "Closest sentences in the library")
             + _meta_html(answer)
         )
+    text = answer_text_html(answer.answer, answer.citations, kind="answer", turn=turn, claims=answer.claims)
     return (
-        f'<div class="qa-answer-text">'
-        f"{answer_text_html(answer.answer, answer.citations, kind='answer', turn=turn, claims=answer.claims)}"  # noqa: E501
-        "</div>"
+        f'<div class="qa-answer-text">{text}</div>'
         + _unplaced_claims_html(answer)
         + _sources_html(answer.citations, "answer", turn, "Sources")
         + _meta_html(answer)
@@ -499,13 +499,7 @@ def _upload_paths(files: Any) -> list[Path]:
     """Paths Gradio stored the uploads at (Gradio checked them; we only read them)."""
     if not files:
         return []
-    if not isinstance(files, list):
-        files = [files]
-    out = []
-    for f in files:
-        path = f if isinstance(f, str | Path) else getattr(f, "name", None) or f.get("path")
-        out.append(Path(path))
-    return out
+    return [Path(f) for f in (files if isinstance(files, list) else [files])]
 
 
 # --- the app -------------------------------------------------------------------------------------
@@ -520,15 +514,6 @@ def _parse_day(value: Any, name: str) -> date | None:
         return date.fromisoformat(str(value).strip()[:10])
     except ValueError:
         raise InputError(f"{name} must be a date like 2023-09-11, not {str(value)!r}.") from None
-
-
-def _accepts(fn: Callable[..., Any], name: str) -> bool:
-    import inspect
-
-    try:
-        return name in inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
 
 
 def _is_loopback(host: str) -> bool:
@@ -675,6 +660,7 @@ mark.qa-hl::before { content: attr(data-n); font-size: .65rem; font-weight: 700;
   color: #a16207; vertical-align: super; margin-right: 2px; }
 .qa-table { width: 100%; border-collapse: collapse; font-size: .88rem; margin: .3rem 0;
   border: none !important; }
+.qa-table thead, .qa-table tbody, .qa-table tr { border: none !important; }
 .qa-table th, .qa-table td { border: none !important; padding: .35rem .4rem; vertical-align: top;
   border-bottom: 1px solid var(--border-color-primary) !important; text-align: left; }
 .qa-table th { font-weight: 600; }
@@ -728,7 +714,6 @@ def build_app(qa: QA) -> gr.Blocks:
     settings = qa.settings
     modes = ["extractive", "llm"] if settings.llm_configured else ["extractive"]
     default_mode = settings.resolved_mode() if settings.llm_configured else "extractive"
-    ask_takes_mode = _accepts(qa.ask_stream, "mode") and _accepts(qa.ask, "mode")
     export_dir = Path(tempfile.mkdtemp(prefix="qa-exports-"))
 
     # ---- service calls shared by the UI and the API -------------------------------------------
@@ -746,28 +731,12 @@ def build_app(qa: QA) -> gr.Blocks:
             "since": _parse_day(since, "'Since'"),
             "until": _parse_day(until, "'Until'"),
         }
-        if mode and mode not in ("extractive", "llm"):
-            raise InputError(f"mode must be 'extractive' or 'llm', not {mode!r}.")
+        return {**kw, **mode_kwargs(mode)}
+
+    def mode_kwargs(mode: str | None) -> dict[str, Any]:
         if mode == "llm" and not settings.llm_configured:
             raise InputError("LLM mode needs OPENAI_API_KEY or OPENAI_BASE_URL on the server.")
-        if mode and ask_takes_mode:
-            kw["mode"] = mode
-        elif mode and mode != settings.resolved_mode():
-            raise InputError(f"This server answers in {settings.resolved_mode()} mode only.")
-        return kw
-
-    def condense_model(mode: str | None) -> Any:
-        if (mode or settings.resolved_mode()) != "llm":
-            return None
-        if qa.chat_model is not None:
-            return qa.chat_model
-        from qa import llm
-
-        try:
-            return llm.chat_model(settings)
-        except QAError:
-            logger.warning("no chat model for condensing follow-ups; using the heuristic")
-            return None
+        return {"mode": mode} if mode else {}  # the service checks the name
 
     def ingest_uploads(
         files: Any, progress: Callable[[int, int, str], None] | None
@@ -829,6 +798,17 @@ def build_app(qa: QA) -> gr.Blocks:
         )
         return [r.model_copy(update={"path": title or "pasted text"}) for r in qa.ingest_articles([article])]
 
+    def write_export(turns: Sequence[Turn]) -> Path:
+        # A fresh name per answer: Gradio copies the file into its own cache when it is returned,
+        # so older exports are only litter after that and are swept here.
+        now = datetime.now().timestamp()
+        for old in export_dir.glob("conversation-*.md"):
+            if now - old.stat().st_mtime > EXPORT_TTL_S:
+                old.unlink(missing_ok=True)
+        path = export_dir / f"conversation-{uuid.uuid4().hex[:12]}.md"
+        path.write_text(conversation_markdown(turns), encoding="utf-8")
+        return path
+
     # ---- UI handlers ---------------------------------------------------------------------------
 
     def chat(
@@ -847,7 +827,7 @@ def build_app(qa: QA) -> gr.Blocks:
         standalone: str | None = None
         try:
             kw = ask_kwargs(mode, k, sources, since, until)
-            standalone = conv.standalone(question, condense_model(mode), settings)
+            standalone = qa.condense(conv, question, mode or None)
             yield transcript_html(conv.turns, pending=(question, standalone, "")), conv, "", gr.skip()
             so_far, final = "", None
             for piece in qa.ask_stream(standalone, **kw):
@@ -860,8 +840,7 @@ def build_app(qa: QA) -> gr.Blocks:
             if final is None:
                 raise QAError("The answer stream ended without an answer.")
             conv.add(question, standalone, final)
-            path = export_dir / f"conversation-{uuid.uuid4().hex[:10]}.md"
-            path.write_text(conversation_markdown(conv.turns), encoding="utf-8")
+            path = write_export(conv.turns)
             yield (
                 transcript_html(conv.turns),
                 conv,
@@ -972,7 +951,8 @@ def build_app(qa: QA) -> gr.Blocks:
                 title = qa.get(doc_id).title or doc_id
             except QAError as exc:
                 return error_html(exc.user_message()), gr.skip(), gr.skip(), None
-            ask = f'<div class="qa-confirm">Delete “{_e(title)}” ({_e(doc_id)}) and its sentences?</div>'  # noqa: E501
+            question = f"Delete “{title}” ({doc_id}) and its sentences?"
+            ask = f'<div class="qa-confirm">{_e(question)}</div>'
             return gr.skip(), gr.Row(visible=True), ask, doc_id
         try:
             article = qa.get(doc_id)
@@ -989,12 +969,12 @@ def build_app(qa: QA) -> gr.Blocks:
             return error_html(exc.user_message()), gr.Row(visible=False), None
         return panel_message(f"Deleted {doc_id}."), gr.Row(visible=False), None
 
-    def summarize_view(picked: list[str] | None, query: str) -> tuple[Any, ...]:
+    def summarize_view(picked: list[str] | None, query: str, mode: str) -> tuple[Any, ...]:
         query = (query or "").strip()
         if not picked and not query:
             return error_html("Pick one or more articles, or type what to summarize."), None, gr.skip()
         try:
-            s = qa.summarize(picked or [], query=query or None)
+            s = qa.summarize(picked or [], query=query or None, **mode_kwargs(mode))
         except QAError as exc:
             return error_html(exc.user_message()), None, gr.skip()
         except Exception:
@@ -1049,12 +1029,15 @@ def build_app(qa: QA) -> gr.Blocks:
         except QAError as exc:
             raise gr.Error(exc.user_message()) from exc
 
-    def api_summarize(doc_ids: list[str] | None = None, query: str | None = None) -> dict:
+    def api_summarize(
+        doc_ids: list[str] | None = None, query: str | None = None, mode: str | None = None
+    ) -> dict:
         """A cited summary of the given articles, or of what the query finds (Summary JSON)."""
         try:
             if not doc_ids and not (query or "").strip():
                 raise InputError("Give doc_ids or a query.")
-            return qa.summarize(doc_ids or [], query=query or None).model_dump(mode="json")
+            s = qa.summarize(doc_ids or [], query=query or None, **mode_kwargs(mode))
+            return s.model_dump(mode="json")
         except QAError as exc:
             raise gr.Error(exc.user_message()) from exc
 
@@ -1132,8 +1115,12 @@ def build_app(qa: QA) -> gr.Blocks:
                                 elem_id="qa-filter",
                             )
                             f_sources = gr.Dropdown(label="Sources", choices=[], multiselect=True, scale=2)
-                            f_since = gr.DateTime(label="Since", include_time=False, type="string", scale=1)
-                            f_until = gr.DateTime(label="Until", include_time=False, type="string", scale=1)
+                            f_since = gr.DateTime(
+                                label="Since", include_time=False, type="string", scale=1, elem_id="qa-since"
+                            )
+                            f_until = gr.DateTime(
+                                label="Until", include_time=False, type="string", scale=1, elem_id="qa-until"
+                            )
                         library = gr.HTML(
                             panel_message("Loading…"), elem_id="qa-library", js_on_load=LIBRARY_JS
                         )
@@ -1151,6 +1138,7 @@ def build_app(qa: QA) -> gr.Blocks:
                                 f"{_mb(settings.max_file_bytes)} each)"
                             ),
                             file_count="multiple",
+                            type="filepath",
                             elem_id="qa-files",
                         )
                         upload_btn = gr.Button("Add to library", variant="primary", elem_id="qa-upload")
@@ -1184,6 +1172,11 @@ def build_app(qa: QA) -> gr.Blocks:
                         s_source = gr.HTML(SOURCE_EMPTY, elem_id="qa-summary-source", js_on_load=SOURCE_JS)
 
             with gr.Tab("Settings", id="settings"):
+                gr.HTML(
+                    '<div class="qa-about">These apply to every question asked in the Chat tab; '
+                    "the mode also applies to Summaries. In LLM mode each answer shows the tokens it "
+                    "used and, for known OpenAI models, its estimated cost.</div>"
+                )
                 mode = gr.Radio(
                     modes,
                     value=default_mode,
@@ -1203,7 +1196,7 @@ def build_app(qa: QA) -> gr.Blocks:
                     a_until = gr.DateTime(label="Published until", include_time=False, type="string")
 
         # hidden components of the file-ingest API (files need a File component to be checked)
-        api_files = gr.File(file_count="multiple", visible=False, label="files")
+        api_files = gr.File(file_count="multiple", type="filepath", visible=False, label="files")
         api_result = gr.JSON(visible=False, label="results")
         api_trigger = gr.Button(visible=False)
 
@@ -1253,8 +1246,14 @@ def build_app(qa: QA) -> gr.Blocks:
             lambda: (gr.Row(visible=False), None), None, [confirm_row, pending_delete], **private
         )
 
-        s_btn.click(summarize_view, [s_docs, s_query], [s_out, summary_state, s_source], **private)
-        s_query.submit(summarize_view, [s_docs, s_query], [s_out, summary_state, s_source], **private)
+        summarize_io: dict[str, Any] = {
+            "fn": summarize_view,
+            "inputs": [s_docs, s_query, mode],
+            "outputs": [s_out, summary_state, s_source],
+            **private,
+        }
+        s_btn.click(**summarize_io)
+        s_query.submit(**summarize_io)
         s_out.click(open_summary_citation, [summary_state], [s_source], **private)
 
         gr.api(api_ask, api_name="ask")

@@ -19,7 +19,11 @@ from tests.browser.support import (
     serve,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.filterwarnings("ignore:.*no_silent_downcasting"),  # inside gradio's queue
+    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +73,10 @@ def test_ask_errors_are_messages(client: Client) -> None:
         client.predict(question="   ", api_name="/ask")
     with pytest.raises(Exception, match="date like"):
         client.predict(question=ARMENIA_Q, since="last week", api_name="/ask")
+    with pytest.raises(Exception, match="LLM mode needs"):
+        client.predict(question=ARMENIA_Q, mode="llm", api_name="/ask")
+    with pytest.raises(Exception, match="(?i)unknown mode"):
+        client.predict(question=ARMENIA_Q, mode="poetry", api_name="/ask")
 
 
 def test_ask_stream(served: Served, client: Client) -> None:
@@ -155,3 +163,38 @@ def test_twenty_concurrent_askers(served: Served) -> None:
         outcomes = list(pool.map(one_user, range(20)))
     assert len(outcomes) == 20
     assert all(expected == top for expected, top in outcomes), outcomes
+
+
+def test_upload_limits_are_clear_messages(make_qa, fake_embedder, tmp_path: Path) -> None:
+    """Too many files, or one too large, are refused with a message saying what the limit is."""
+    from qa.ui import MAX_FILES
+
+    qa = make_qa(fake_embedder, max_file_bytes=300)
+    files = []
+    for i in range(MAX_FILES + 1):
+        f = tmp_path / f"note{i}.txt"
+        f.write_text(f"Short note number {i}.", encoding="utf-8")
+        files.append(f)
+    big = tmp_path / "big.txt"
+    big.write_text("A long sentence about nothing in particular. " * 20, encoding="utf-8")
+    with serve(qa) as served:
+        c = Client(served.url, verbose=False)
+        with pytest.raises(Exception, match=f"at most {MAX_FILES} can be added at once"):
+            c.predict(files=[handle_file(f) for f in files], api_name="/ingest")
+        with pytest.raises(Exception, match=r"(?i)too large|exceeds|size") as info:
+            c.predict(files=[handle_file(big)], api_name="/ingest")
+        print("size limit message:", info.value)
+        ok = c.predict(files=[handle_file(files[0])], api_name="/ingest")
+        assert [r["status"] for r in ok] == ["added"]
+    assert qa.list()[0].doc_id == "note0"
+
+
+def test_auth_turns_on_the_login(make_qa, fake_embedder) -> None:
+    qa = make_qa(fake_embedder, auth="alice:s3cret")
+    with serve(qa) as served:
+        with pytest.raises(Exception):  # noqa: B017 - the client refuses in its own words
+            Client(served.url, verbose=False).predict(api_name="/articles")
+        with pytest.raises(Exception):  # noqa: B017
+            Client(served.url, auth=("alice", "wrong"), verbose=False)
+        client = Client(served.url, auth=("alice", "s3cret"), verbose=False)
+        assert client.predict(api_name="/articles") == []

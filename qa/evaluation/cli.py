@@ -7,6 +7,7 @@ the commands live next to the code they drive. Errors become messages here and o
 from __future__ import annotations
 
 import json
+import logging
 import shlex
 import sys
 import time
@@ -24,9 +25,14 @@ from qa.errors import InputError, QAError
 __all__ = ["register"]
 
 out = Console(soft_wrap=True)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+
+
+def _quiet_libraries() -> None:
+    # bm25s sets its own logger to DEBUG, which floods the progress bars once logging is set up.
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 
 def _fail(exc: QAError) -> None:
@@ -80,6 +86,7 @@ class _Bars:
 
 @contextmanager
 def _bars(quiet: bool) -> Iterator[_Bars]:
+    _quiet_libraries()
     bars = _Bars(quiet)
     try:
         yield bars

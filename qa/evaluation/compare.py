@@ -72,11 +72,17 @@ def _ingest_progress(progress: Progress | None, stage: str) -> Callable[[int, in
 
 
 def _close(qa: QA) -> None:
-    # An embedded Chroma client stays cached per path; drop it before its folder is deleted.
-    client = getattr(qa.store, "client", None) or getattr(qa.store, "_client", None)
-    clear = getattr(client, "clear_system_cache", None)
-    if callable(clear):
-        clear()
+    # An embedded Chroma client keeps its system (sqlite, HNSW indexes) cached per path until it
+    # is closed; release this store's own before its temporary folder goes. Store has no close()
+    # of its own yet, so the client is reached directly.
+    for owner, name in ((qa.store, "close"), (getattr(qa.store, "_client", None), "close")):
+        close = getattr(owner, name, None)
+        if callable(close):
+            try:
+                close()
+            except Exception:  # noqa: BLE001 - cleanup only; the results are already out
+                logger.debug("closing the eval store failed", exc_info=True)
+            return
 
 
 def qa_predictions(

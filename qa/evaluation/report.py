@@ -272,13 +272,14 @@ def render_markdown(run: EvalRun, plots: Mapping[str, str], command: str | None 
     """The report as Markdown; `plots` maps a plot's caption to its file, relative to the report."""
     s = run.settings
     total = sum(run.seconds.values())
+    commit = _git_commit()
     out = [f"# qa evaluation, {run.date}", ""]
     out.append(
         f"Data: `{run.data}`. qa in {s['mode']} mode"
         + (f" ({s['llm_model']})" if s.get("llm_model") else "")
         + f", embedder {s['embedder']}, k={s['k']}, abstain threshold {s['abstain_threshold']}. "
         + f"Run time {total / 60:.1f} min on {os.cpu_count()} CPUs ({platform.machine()})"
-        + (f", code {_git_commit()}" if _git_commit() else "")
+        + (f", code {commit}" if commit else "")
         + "."
     )
     if command:
@@ -359,18 +360,13 @@ def write_plots(run: EvalRun, folder: Path) -> dict[str, str]:
                 c = scores["overall"]["citations"]
                 if c["evidence_recall"] is None or c["precision"] is None:
                     continue
-                ax.scatter(
-                    c["evidence_recall"],
-                    c["precision"],
-                    s=70,
-                    color=_COLORS.get(system, "gray"),
-                    label=system,
-                    edgecolor="black",
-                    zorder=3,
-                )
+                x, y = c["evidence_recall"], c["precision"]
+                color = _COLORS.get(system, "gray")
+                ax.scatter(x, y, s=70, color=color, label=system, edgecolor="black", zorder=3)
+                ax.annotate(system, (x, y), textcoords="offset points", xytext=(6, 4), fontsize=7)
             ax.set_title(run.titles.get(key, key))
-            ax.set_xlim(0, 1)
-            ax.set_ylim(0, 1)
+            ax.set_xlim(-0.02, 1.1)
+            ax.set_ylim(-0.02, 1.02)
             ax.set_xlabel("evidence recall")
             ax.grid(alpha=0.3)
         axes[0][0].set_ylabel("citation precision")

@@ -111,8 +111,9 @@ def serve(qa: Any) -> Iterator[Served]:
 
 
 @contextmanager
-def library_qa(home: Path, embedder: Any) -> Iterator[Any]:
-    """A QA over a fresh store holding the seed article, the hostile one and the TOPICS.
+def library_qa(home: Path, embedder: Any, *, seed_only: bool = False, **settings: Any) -> Iterator[Any]:
+    """A QA over a fresh store holding the seed article, the hostile one and the TOPICS
+    (or the seed alone); `settings` are passed to Settings.
 
     Built like the `make_qa` fixture, with the answering environment cleared here because the
     server outlives a single test (module scope) and so cannot lean on the autouse fixture.
@@ -123,7 +124,9 @@ def library_qa(home: Path, embedder: Any) -> Iterator[Any]:
     with pytest.MonkeyPatch.context() as mp:
         for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "QA_CHROMA_URL", "QA_MODE", "QA_AUTH"):
             mp.delenv(var, raising=False)
-        qa = QA(Settings(home=home), embedder=embedder)
-    results = qa.ingest([SEED]) + qa.ingest_articles([HOSTILE] + [a for a, _ in TOPICS])
+        qa = QA(Settings(home=home, **settings), embedder=embedder)
+    results = qa.ingest([SEED])
+    if not seed_only:
+        results += qa.ingest_articles([HOSTILE] + [a for a, _ in TOPICS])
     assert all(r.status == "added" for r in results), results
     yield qa

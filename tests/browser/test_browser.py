@@ -258,3 +258,51 @@ def test_summary_of_a_query_with_its_source_panel(app: Page) -> None:
     expect(panel.locator(".qa-article-title")).to_have_text("Oslo electrifies its ferries")
     app.shot("summary.png")
     assert app.dialogs == []
+
+
+@pytest.fixture(scope="module")
+def llm_served(embedder, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, Any]]:
+    """The app in LLM mode, its model a scripted OpenAI-compatible server on loopback."""
+    from tests.openai_stub import OpenAIStub
+
+    with (
+        OpenAIStub() as stub,
+        library_qa(
+            tmp_path_factory.mktemp("ui-llm"),
+            embedder,
+            seed_only=True,
+            openai_base_url=stub.base_url,
+            llm_max_retries=0,
+            llm_timeout=10,
+        ) as qa,
+        serve(qa) as s,
+    ):
+        yield s, stub
+
+
+def test_llm_answer_marks_unsupported_claims_and_shows_cost(
+    browser: Any, llm_served: tuple[Served, Any]
+) -> None:
+    served, stub = llm_served
+    stub.enqueue(
+        "Armenia and the United States began joint military exercises [S1]. "
+        "Armenian troops also landed on the Moon [S1]."
+    )
+    page = Page(browser, served)
+    try:
+        expect(page.page.locator("#qa-about")).to_contain_text("gpt-4o-mini (LLM configured)")
+        turn = page.ask(ARMENIA_Q, 0)
+        unsupported = turn.locator(".qa-claim.qa-unsupported")
+        expect(unsupported).to_have_count(1)
+        expect(unsupported).to_contain_text("landed on the Moon")
+        expect(unsupported.locator(".qa-claim-tag")).to_have_text("unsupported")
+        meta = turn.locator(".qa-meta")
+        expect(meta).to_contain_text("llm")
+        expect(meta).to_contain_text("tokens")
+        expect(meta).to_contain_text("≈ $")
+        turn.locator(".qa-answer-text button.qa-chip[data-n='1']").first.click()
+        expect(page.page.locator("#qa-source mark.qa-active")).to_be_visible()
+        page.shot("llm-claims.png")
+        assert page.dialogs == []
+    finally:
+        page.context.close()
