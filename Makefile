@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 7860
 
-.PHONY: run test install browser lint eval bench clean
+.PHONY: run test install browser lint eval bench load clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -39,6 +39,9 @@ test: install browser lint
 
 eval: install
 	HF_HUB_OFFLINE=1 $(BIN)/qa eval all --data ../shared/eval
+
+load: install
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/load.py --start
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

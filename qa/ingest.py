@@ -6,18 +6,20 @@ import hashlib
 import json
 import logging
 import re
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qa.clean import clean
+from qa.clean import clean, normalize
 from qa.errors import InputError
 from qa.types import Article
 
 logger = logging.getLogger(__name__)
 
 SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".jsonl")
+MAX_TITLE_CHARS = 300  # a longer title (front matter, jsonl, API) is cut
 MAX_JSONL_LINE = 5_000_000  # characters; a longer line is refused, the rest of the file is read
 
 _BINARY_MAGIC = (
@@ -30,7 +32,7 @@ _BINARY_MAGIC = (
     b"BZh",
     b"7z\xbc\xaf",
 )
-_ID_BAD = re.compile(r"[^A-Za-z0-9._:\-]+")
+_ID_BAD = re.compile(r"[^\w.:\-]+")  # \w is Unicode: "Straße", "Москва" keep their letters
 _DOC_ID_OK = re.compile(r"^[^\s@#~\x00-\x1f][^@#~\x00-\x1f]{0,255}$")
 
 
@@ -43,13 +45,18 @@ class Failure:
 
 
 def make_doc_id(name: str) -> str:
-    """A doc id from a file name: its stem with anything unusual folded to '_'."""
-    stem = _ID_BAD.sub("_", Path(name).stem).strip("._-") or "article"
+    """A doc id from a file name: its stem, letters of any script kept, anything else (spaces,
+    slashes, '@#~', control characters) folded to '_'. A stem with nothing usable left gets a
+    short hash of the name, so that two such files do not replace each other."""
+    raw = unicodedata.normalize("NFC", Path(name).stem)
+    stem = _ID_BAD.sub("_", raw).strip("._-")
+    if not stem:
+        stem = "article-" + hashlib.sha1(raw.encode("utf-8", "replace")).hexdigest()[:8]
     return stem[:200]
 
 
 def check_doc_id(doc_id: Any) -> str:
-    if not isinstance(doc_id, str) or not _DOC_ID_OK.match(doc_id):
+    if not isinstance(doc_id, str) or not _DOC_ID_OK.fullmatch(doc_id):  # `$` would allow "id\n"
         raise InputError(
             f"doc_id {doc_id!r} is not usable: it must be a non-empty string of at most 256 "
             "characters without '@', '#', '~' or control characters."
@@ -74,11 +81,13 @@ def content_hash(article: Article) -> str:
 
 def finish(article: Article) -> Article:
     """Clean the text, keep the byline aside, fill the title if missing, stamp the hash."""
+    check_doc_id(article.doc_id)
     cleaned = clean(article.text)
     if not cleaned.text.strip():
         raise InputError("no article text left after removing page furniture")
     article.text = cleaned.text
     article.byline = article.byline or cleaned.byline
+    article.title = " ".join(normalize(article.title).split())[:MAX_TITLE_CHARS]  # no NULs, no newlines
     if not article.title:
         article.title = _title_from_text(cleaned.text)
     article.content_hash = content_hash(article)
@@ -198,7 +207,9 @@ def parse_markdown(text: str, doc_id: str) -> Article:
             if sep:
                 meta[key.strip().lower()] = value.strip().strip("\"'")
         text = text[m.end() :]
-    html = MarkdownIt("commonmark").disable("html_block").disable("html_inline").render(text)
+    # Raw HTML in the Markdown goes through the HTML reader like a page's: <b> becomes its text,
+    # <script>, <iframe> and the rest are dropped (escaped, they would be stored as visible text).
+    html = MarkdownIt("commonmark").render(text)
     article = parse_html(html, doc_id, fragment=True)
     article.title = meta.get("title") or article.title
     article.source = meta.get("source", article.source)
@@ -233,6 +244,7 @@ _DROP_TAGS = (
     "video",
     "audio",
 )
+_VOID_TAGS = frozenset({"embed", "input", "source", "track", "param", "wbr", "area", "img", "keygen"})
 _BLOCK_TAGS = (
     "p",
     "div",
@@ -282,12 +294,16 @@ def parse_html(html: str, doc_id: str, fragment: bool = False) -> Article:
             title = title or h1.get_text(" ", strip=True)
             h1.decompose()  # the headline is the title, not a sentence of the article
         for tag in soup(_DROP_TAGS):
-            tag.decompose()
+            if tag.decomposed:  # inside a tag dropped before it
+                continue
+            if tag.name in _VOID_TAGS:
+                # Void in HTML5, but lxml may nest what follows an unclosed <embed> inside it:
+                # drop the tag, keep what it swallowed.
+                tag.unwrap()
+            else:
+                tag.decompose()
         body = soup.find("article") or soup.find("main") or soup.body or soup
-        for tag in body.find_all(_BLOCK_TAGS):
-            tag.insert_before("\n\n")
-            tag.insert_after("\n\n")
-        text = body.get_text()
+        text = _block_text(body)
     except RecursionError as exc:
         raise InputError("HTML is nested too deeply to read") from exc
     return Article(
@@ -298,6 +314,32 @@ def parse_html(html: str, doc_id: str, fragment: bool = False) -> Article:
         published_at=meta["published_at"],
         url=meta["url"],
     )
+
+
+def _block_text(root: Any) -> str:
+    """`root.get_text()` with a paragraph break around every block element.
+
+    An explicit stack, not recursion and not tree edits: 100,000 nested <div>s cost one linear
+    pass (inserting separators into the tree, as before, was quadratic in the depth).
+    """
+    from bs4 import NavigableString, Tag
+
+    wanted = getattr(root, "interesting_string_types", None) or Tag.MAIN_CONTENT_STRING_TYPES
+    out: list[str] = []
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, closing = stack.pop()
+        if closing:
+            out.append("\n\n")
+        elif isinstance(node, NavigableString):
+            if type(node) in wanted:  # text and CDATA; not comments, doctypes, scripts
+                out.append(str(node))
+        elif isinstance(node, Tag):
+            if node is not root and node.name in _BLOCK_TAGS:
+                out.append("\n\n")
+                stack.append((node, True))
+            stack.extend((child, False) for child in reversed(node.contents))
+    return "".join(out)
 
 
 def _meta(soup: Any, prop: str) -> str | None:
@@ -324,6 +366,9 @@ def read_jsonl(text: str, name: str) -> Iterator[Article | Failure]:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
             yield Failure(where, f"not valid JSON ({exc.msg} at column {exc.colno})")
+            continue
+        except RecursionError:
+            yield Failure(where, "JSON nested too deeply to read")
             continue
         try:
             yield finish(article_from_record(record, default_id=f"{make_doc_id(name)}-{lineno}"))

@@ -16,6 +16,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from qa.embeddings import Embedder
 from qa.settings import Settings
 from qa.store import SentenceHit, Store, day_number
@@ -170,21 +172,52 @@ class LexicalIndex:
     ) -> list[tuple[Key, float]]:
         if self._retriever is None or not self._keys:
             return []
-        tokens = self._tokenize([query])
-        if not tokens.vocab:
+        scores = self._scores(query)
+        if scores is None:
             return []
         want = min(len(self._keys), n * 4 if allow else n)
-        docs, scores = self._retriever.retrieve(tokens, k=want, show_progress=False, n_threads=1)
+        top = np.argpartition(-scores, want - 1)[:want] if want < len(scores) else np.arange(len(scores))
+        top = top[np.lexsort((top, -scores[top]))]  # best first; ties in index order
         out: list[tuple[Key, float]] = []
-        for i, s in zip(docs[0], scores[0], strict=True):
+        for i in top:
+            s = float(scores[i])
             if s <= 0:
                 break
             key = self._keys[int(i)]
             if allow is None or allow(key[0]):
-                out.append((key, float(s)))
+                out.append((key, s))
                 if len(out) >= n:
                     break
         return out
+
+    def _scores(self, query: str) -> np.ndarray | None:
+        """BM25 score of every sentence for `query` (None when no query word is indexed).
+
+        The same scores as bm25s's `retrieve`, summed with np.bincount over the postings of the
+        query's words: bm25s's numpy path uses np.add.at, ~15x slower on 100k+ sentences.
+        """
+        import bm25s
+
+        if self._stemmer is None:
+            import Stemmer
+
+            self._stemmer = Stemmer.Stemmer("english")
+        words = bm25s.tokenize(
+            [query], stopwords="en", stemmer=self._stemmer, return_ids=False, show_progress=False
+        )[0]
+        vocab = self._retriever.vocab_dict
+        ids = [vocab[w] for w in words if w in vocab]
+        if not ids:
+            return None
+        index = self._retriever.scores
+        indptr = index["indptr"]
+        postings = np.concatenate([np.arange(indptr[i], indptr[i + 1]) for i in ids])
+        scores = np.bincount(
+            index["indices"][postings], weights=index["data"][postings], minlength=index["num_docs"]
+        )
+        if self._retriever.nonoccurrence_array is not None:
+            scores += self._retriever.nonoccurrence_array[ids].sum()
+        return scores
 
 
 # --- retrieval -------------------------------------------------------------------------------

@@ -61,6 +61,8 @@ class QA:
             self.settings.collection,
             url=self.settings.chroma_url,
             token=self.settings.chroma_token,
+            retries=self.settings.chroma_retries,
+            lock_timeout=self.settings.lock_timeout,
         )
         cache = self.settings.home / "cache" / f"bm25-{self.settings.collection}"
         self.lexical = LexicalIndex(cache)

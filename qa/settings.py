@@ -34,6 +34,17 @@ class Settings(BaseSettings):
         default=None, description="Auth token sent to the Chroma server, if it wants one."
     )
 
+    lock_timeout: float = Field(
+        default=30.0, ge=0,
+        description="Seconds a writer waits while another qa process writes to the same QA_HOME, "
+        "then fails with a clear error (QA_LOCK_TIMEOUT).",
+    )
+    chroma_retries: int = Field(
+        default=3, ge=0, le=10,
+        description="Retries, with backoff 0.5 s, 1 s, 2 s..., of a Chroma server call that failed "
+        "because the server was unreachable or restarting (QA_CHROMA_RETRIES).",
+    )
+
     # --- ingest ----------------------------------------------------------------------------
     max_file_bytes: int = Field(
         default=20_000_000,

@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -46,6 +46,18 @@ class ArticleMeta:
     byline: str | None
     content_hash: str
     n_sentences: int
+
+
+class ArticleWrite(NamedTuple):
+    """One article version to write: what `Store.write_article` takes, as one value."""
+
+    article: Article
+    version: str
+    sentences: Sequence[Sentence]
+    sentence_vectors: np.ndarray
+    chunks: Sequence[Chunk]
+    chunk_vectors: np.ndarray
+    chunk_of_sentence: Sequence[int]
 
 
 @dataclass
@@ -86,12 +98,20 @@ class Catalog:
     """The committed articles, keyed by doc_id; loaded once and refreshed after writes."""
 
     articles: dict[str, ArticleMeta] = field(default_factory=dict)
+    _fingerprint: str | None = field(default=None, repr=False, compare=False)
 
     def fingerprint(self) -> str:
-        h = hashlib.sha1()
-        for doc_id in sorted(self.articles):
-            h.update(f"{doc_id}@{self.articles[doc_id].version}\n".encode())
-        return h.hexdigest()[:16]
+        # Every query asks for it and hashing 10k ids costs milliseconds, so it is kept until
+        # `changed()`, which whatever changes `articles` calls (Store._remember, delete_article).
+        if self._fingerprint is None:
+            h = hashlib.sha1()
+            for doc_id in sorted(self.articles):
+                h.update(f"{doc_id}@{self.articles[doc_id].version}\n".encode())
+            self._fingerprint = h.hexdigest()[:16]
+        return self._fingerprint
+
+    def changed(self) -> None:
+        self._fingerprint = None
 
 
 def day_number(published_at: str | None) -> int | None:
@@ -142,17 +162,49 @@ class Store:
         tag = prefix if not url else f"{prefix}-{hashlib.sha1(url.encode()).hexdigest()[:8]}"
         self._journal = self.home / f"pending-{tag}.json"
         try:
-            self._client = self._call(self._connect, url, token)
-            self.articles = self._collection("articles")
-            self.sentences = self._collection("sentences")
-            self.chunks = self._collection("chunks")
+            with self._opening():
+                self._client = self._call(self._connect, url, token)
+                self.articles = self._collection("articles")
+                self.sentences = self._collection("sentences")
+                self.chunks = self._collection("chunks")
         except StoreError:
             raise
         except Exception as exc:  # chromadb raises many kinds; the user needs to know where
             where = url or str(self.home / "chroma")
-            raise StoreError(f"Cannot open the Chroma store at {where}: {exc}") from exc
+            text = str(exc).lower()
+            refused = url and any(w in text for w in ("unauthorized", "401", "forbidden", "403"))
+            raise StoreError(
+                f"Cannot open the Chroma store at {where}: {exc}",
+                help="Check QA_CHROMA_TOKEN: the server refused it." if refused else "",
+            ) from exc
 
     # --- connection ----------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _opening(self) -> Iterator[None]:
+        """Open an embedded store one process at a time: two processes creating a new store at
+        once race in Chroma's schema set-up ("table collections already exists"). Held only while
+        opening (a second or so), so readers never wait for a writer's whole ingest."""
+        if self.url:
+            yield
+            return
+        self.home.mkdir(parents=True, exist_ok=True)
+        with open(self.home / "open.lock", "a+") as fh:
+            deadline = time.monotonic() + max(self.lock_timeout, 60.0)
+            while True:
+                try:
+                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise StoreError(
+                            f"Another qa process has been opening {self.home} for too long."
+                        ) from None
+                    time.sleep(0.05)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
     def _connect(self, url: str | None, token: str | None) -> Any:
         import chromadb
         from chromadb.config import Settings as ChromaSettings
@@ -327,39 +379,69 @@ class Store:
 
         Call inside `write_lock()`.
         """
-        doc_id = article.doc_id
-        meta = self.catalog().articles.get(doc_id)
-        entry = self._begin(doc_id, [version] + ([meta.version] if meta else []))
-        day = day_number(article.published_at)
-        common = _clean_meta(
-            {"doc_id": doc_id, "version": version, "source": article.source, "day": day}
+        self.write_articles(
+            [
+                ArticleWrite(
+                    article,
+                    version,
+                    sentences,
+                    sentence_vectors,
+                    chunks,
+                    chunk_vectors,
+                    chunk_of_sentence,
+                )
+            ]
         )
-        for start in range(0, len(sentences), _PAGE):
-            part = sentences[start : start + _PAGE]
-            self._call(
-                self.sentences.upsert,
-                ids=[f"{doc_id}@{version}#{s.index}" for s in part],
-                embeddings=sentence_vectors[start : start + len(part)],
-                documents=[s.text for s in part],
-                metadatas=[
+
+    def write_articles(self, writes: Sequence[ArticleWrite]) -> None:
+        """Write new versions of several articles (distinct doc ids) with few Chroma calls.
+
+        Each upsert costs a commit (~20 ms) besides ~1 ms a record, so the records of many
+        articles go in together: all sentences, then all chunks, then the article records, the
+        commit points, in one call. Until that call an article's old version (or nothing) stays
+        visible, as with `write_article`. Call inside `write_lock()`.
+        """
+        if not writes:
+            return
+        old = {w.article.doc_id: self.catalog().articles.get(w.article.doc_id) for w in writes}
+        # One journal note per article, as `_begin` makes them, saved once for the group.
+        entries = []
+        for w in writes:
+            meta = old[w.article.doc_id]
+            versions = {w.version} | ({meta.version} if meta is not None else set())
+            entries.append({"doc_id": w.article.doc_id, "versions": sorted(versions)})
+        self.home.mkdir(parents=True, exist_ok=True)
+        self._save_pending(self._pending() + entries)
+        s_ids: list[str] = []
+        s_docs: list[str] = []
+        s_metas: list[dict[str, Any]] = []
+        c_ids: list[str] = []
+        c_docs: list[str] = []
+        c_metas: list[dict[str, Any]] = []
+        a_vecs: list[np.ndarray] = []
+        a_metas: list[dict[str, Any]] = []
+        for w in writes:
+            doc_id, version, article = w.article.doc_id, w.version, w.article
+            day = day_number(article.published_at)
+            common = _clean_meta(
+                {"doc_id": doc_id, "version": version, "source": article.source, "day": day}
+            )
+            for s in w.sentences:
+                s_ids.append(f"{doc_id}@{version}#{s.index}")
+                s_docs.append(s.text)
+                s_metas.append(
                     {
                         **common,
                         "index": s.index,
                         "start": s.start,
                         "end": s.end,
-                        "chunk": chunk_of_sentence[s.index],
+                        "chunk": w.chunk_of_sentence[s.index],
                     }
-                    for s in part
-                ],
-            )
-        for start in range(0, len(chunks), _PAGE):
-            cpart = chunks[start : start + _PAGE]
-            self._call(
-                self.chunks.upsert,
-                ids=[f"{doc_id}@{version}~{c.index}" for c in cpart],
-                embeddings=chunk_vectors[start : start + len(cpart)],
-                documents=[c.text for c in cpart],
-                metadatas=[
+                )
+            for c in w.chunks:
+                c_ids.append(f"{doc_id}@{version}~{c.index}")
+                c_docs.append(c.text)
+                c_metas.append(
                     {
                         **common,
                         "index": c.index,
@@ -367,18 +449,10 @@ class Store:
                         "last": c.last_sentence,
                         "n_tokens": c.n_tokens,
                     }
-                    for c in cpart
-                ],
-            )
-        doc_vector = chunk_vectors.mean(axis=0)
-        doc_vector = doc_vector / max(float(np.linalg.norm(doc_vector)), 1e-12)
-        # The commit point: one record, written atomically by Chroma.
-        self._call(
-            self.articles.upsert,
-            ids=[doc_id],
-            embeddings=doc_vector[None, :],
-            documents=[article.text],
-            metadatas=[
+                )
+            doc_vector = w.chunk_vectors.mean(axis=0)
+            a_vecs.append(doc_vector / max(float(np.linalg.norm(doc_vector)), 1e-12))
+            a_metas.append(
                 _clean_meta(
                     {
                         "version": version,
@@ -389,29 +463,58 @@ class Store:
                         "url": article.url,
                         "byline": article.byline,
                         "content_hash": article.content_hash,
-                        "n_sentences": len(sentences),
-                        "n_chunks": len(chunks),
+                        "n_sentences": len(w.sentences),
+                        "n_chunks": len(w.chunks),
                     }
                 )
-            ],
-        )
-        self._remember(
-            ArticleMeta(
-                doc_id=doc_id,
-                version=version,
-                title=article.title,
-                source=article.source,
-                published_at=article.published_at,
-                published_day=day,
-                url=article.url,
-                byline=article.byline,
-                content_hash=article.content_hash,
-                n_sentences=len(sentences),
             )
-        )
-        if meta is not None and meta.version != version:
-            self._delete_records(doc_id, keep_version=version)
-        self._end(entry)
+        s_vecs = np.concatenate([np.asarray(w.sentence_vectors, np.float32) for w in writes])
+        c_vecs = np.concatenate([np.asarray(w.chunk_vectors, np.float32) for w in writes])
+        for col, ids, vecs, docs, metas in (
+            (self.sentences, s_ids, s_vecs, s_docs, s_metas),
+            (self.chunks, c_ids, c_vecs, c_docs, c_metas),
+        ):
+            for start in range(0, len(ids), _PAGE):
+                stop = start + _PAGE
+                self._call(
+                    col.upsert,
+                    ids=ids[start:stop],
+                    embeddings=vecs[start:stop],
+                    documents=docs[start:stop],
+                    metadatas=metas[start:stop],
+                )
+        # The commit points: the article records, written atomically by Chroma in one call
+        # (a group larger than a page commits page by page).
+        for start in range(0, len(writes), _PAGE):
+            part = writes[start : start + _PAGE]
+            self._call(
+                self.articles.upsert,
+                ids=[w.article.doc_id for w in part],
+                embeddings=np.asarray(a_vecs[start : start + _PAGE], dtype=np.float32),
+                documents=[w.article.text for w in part],
+                metadatas=a_metas[start : start + _PAGE],
+            )
+        for w in writes:
+            article = w.article
+            self._remember(
+                ArticleMeta(
+                    doc_id=article.doc_id,
+                    version=w.version,
+                    title=article.title,
+                    source=article.source,
+                    published_at=article.published_at,
+                    published_day=day_number(article.published_at),
+                    url=article.url,
+                    byline=article.byline,
+                    content_hash=article.content_hash,
+                    n_sentences=len(w.sentences),
+                )
+            )
+            previous = old[article.doc_id]
+            if previous is not None and previous.version != w.version:
+                self._delete_records(article.doc_id, keep_version=w.version)
+        done = self._pending()
+        self._save_pending([e for e in done if e not in entries])
 
     def delete_article(self, doc_id: str) -> None:
         """Remove an article and everything derived from it. Call inside `write_lock()`."""
@@ -421,6 +524,7 @@ class Store:
         entry = self._begin(doc_id, [meta.version])
         self._call(self.articles.delete, ids=[doc_id])  # invisible from here on
         self.catalog().articles.pop(doc_id, None)
+        self.catalog().changed()
         self._delete_records(doc_id, keep_version=None)
         self._end(entry)
 
@@ -493,6 +597,7 @@ class Store:
 
     def _remember(self, meta: ArticleMeta) -> None:
         self.catalog().articles[meta.doc_id] = meta
+        self.catalog().changed()
 
     def list_articles(self) -> list[ArticleInfo]:
         return [

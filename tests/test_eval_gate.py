@@ -146,8 +146,10 @@ def main(argv: list[str]) -> None:
             "measured": date.today().isoformat(),
             "command": COMMAND,
             "margin": MARGIN,
+            "encoder": getattr(embedder, "encoder", "torch"),
             "what": (
-                "qa (extractive, bundled all-MiniLM-L6-v2, default settings) on "
+                "qa (extractive, bundled all-MiniLM-L6-v2 with the encoder named here, default "
+                "settings) on "
                 "eval/hotpotqa_subset_*.jsonl (30 questions, 121 paragraphs) and on "
                 "eval/seed_gold.jsonl; tests/test_eval_gate.py fails when a figure drops more "
                 "than `margin` below its level."

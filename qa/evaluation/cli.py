@@ -30,9 +30,17 @@ err = Console(stderr=True, soft_wrap=True)
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 
 
+class _BelowWarning(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING
+
+
 def _quiet_libraries() -> None:
-    # bm25s sets its own logger to DEBUG, which floods the progress bars once logging is set up.
-    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    # bm25s sets its logger to DEBUG when imported, which floods the progress bars once logging is
+    # set up; a filter outlives that, where a level set here would be overwritten.
+    bm25s_logger = logging.getLogger("bm25s")
+    if not any(isinstance(f, _BelowWarning) for f in bm25s_logger.filters):
+        bm25s_logger.addFilter(_BelowWarning())
 
 
 def _fail(exc: QAError) -> None:

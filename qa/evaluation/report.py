@@ -143,6 +143,7 @@ def _settings_summary(settings: Settings, embedder: Embedder) -> dict[str, Any]:
         "k": settings.k,
         "abstain_threshold": settings.abstain_threshold,
         "chunk_max_tokens": settings.chunk_max_tokens,
+        "encoder": getattr(embedder, "encoder", None),
     }
 
 
@@ -277,7 +278,9 @@ def render_markdown(run: EvalRun, plots: Mapping[str, str], command: str | None 
     out.append(
         f"Data: `{run.data}`. qa in {s['mode']} mode"
         + (f" ({s['llm_model']})" if s.get("llm_model") else "")
-        + f", embedder {s['embedder']}, k={s['k']}, abstain threshold {s['abstain_threshold']}. "
+        + f", embedder {s['embedder']}"
+        + (f" ({s['encoder']} encoder)" if s.get("encoder") else "")
+        + f", k={s['k']}, abstain threshold {s['abstain_threshold']}. "
         + f"Run time {total / 60:.1f} min on {os.cpu_count()} CPUs ({platform.machine()})"
         + (f", code {commit}" if commit else "")
         + "."
@@ -363,9 +366,8 @@ def write_plots(run: EvalRun, folder: Path) -> dict[str, str]:
                 x, y = c["evidence_recall"], c["precision"]
                 color = _COLORS.get(system, "gray")
                 ax.scatter(x, y, s=70, color=color, label=system, edgecolor="black", zorder=3)
-                ax.annotate(system, (x, y), textcoords="offset points", xytext=(6, 4), fontsize=7)
             ax.set_title(run.titles.get(key, key))
-            ax.set_xlim(-0.02, 1.1)
+            ax.set_xlim(-0.02, 1.02)
             ax.set_ylim(-0.02, 1.02)
             ax.set_xlabel("evidence recall")
             ax.grid(alpha=0.3)
@@ -392,8 +394,10 @@ def write_plots(run: EvalRun, folder: Path) -> dict[str, str]:
             left.set_ylabel("ms per question")
             left.set_title("qa latency by dataset")
             left.grid(alpha=0.3, axis="y")
+            top = max(max(v) for v in latencies.values())
+            bins = [top * i / 40 for i in range(41)]  # the same bins for every dataset
             for name, values in latencies.items():
-                right.hist(values, bins=30, alpha=0.55, label=name)
+                right.hist(values, bins=bins, alpha=0.55, label=name)
             right.set_xlabel("ms per question")
             right.set_ylabel("questions")
             right.set_title("qa latency distribution")

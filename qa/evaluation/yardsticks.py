@@ -20,6 +20,7 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -127,6 +128,13 @@ def _answer_all(questions: Sequence[Mapping[str, Any]], search: _Searcher, k: in
 # Sentence yardsticks
 
 
+@lru_cache(maxsize=2048)
+def _split(text: str) -> tuple[tuple[int, int], ...]:
+    # pysbd is the slow part of a sentence table; bm25_only and dense_only split the same
+    # documents, so each text is segmented once per run.
+    return tuple(sentences.split(text))
+
+
 @dataclass(frozen=True)
 class _SentenceTable:
     """Every sentence of every document, in document order."""
@@ -138,7 +146,7 @@ class _SentenceTable:
         rows = []
         for doc in docs:
             text = str(doc["text"])
-            for i, (s, e) in enumerate(sentences.split(text)):
+            for i, (s, e) in enumerate(_split(text)):
                 rows.append(_Hit(doc, f"{doc['doc_id']}#{i}", s, e, text[s:e], 0.0))
         return cls(rows)
 
