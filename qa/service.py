@@ -16,7 +16,7 @@ from qa.answer import abstention, extractive_answer
 from qa.chunking import TITLE_TOKENS, chunk, sentences_of
 from qa.conversation import Conversation
 from qa.embeddings import Embedder, local_embedder
-from qa.errors import InputError
+from qa.errors import InputError, QAError
 from qa.ingest import Failure, iter_files, read_file
 from qa.retrieval import Filters, LexicalIndex, Retrieval, Retriever
 from qa.settings import Settings
@@ -286,13 +286,8 @@ class QA:
         mode: "extractive" (the evidence sentences themselves), "llm" (a chat model writes the
         answer and every citation is checked), or "auto"/None (the configured default).
         """
-        final: Answer | None = None
-        for piece in self.ask_stream(question, k=k, sources=sources, since=since, until=until,
-                                     mode=mode, _stream=False):
-            if isinstance(piece, Answer):
-                final = piece
-        assert final is not None
-        return final
+        return final_answer(self.ask_stream(question, k=k, sources=sources, since=since,
+                                            until=until, mode=mode, _stream=False))
 
     def ask_stream(
         self,
@@ -360,12 +355,7 @@ class QA:
 
     def chat(self, conversation: Conversation, question: str, **kwargs: Any) -> Answer:
         """Answer a follow-up in a conversation and record the turn (with its own citations)."""
-        final: Answer | None = None
-        for piece in self.chat_stream(conversation, question, **kwargs):
-            if isinstance(piece, Answer):
-                final = piece
-        assert final is not None
-        return final
+        return final_answer(self.chat_stream(conversation, question, **kwargs))
 
     def chat_stream(
         self, conversation: Conversation, question: str, **kwargs: Any
@@ -411,6 +401,17 @@ class QA:
     def list(self) -> builtins.list[ArticleInfo]:
         """The stored articles, without their text."""
         return self.store.list_articles()
+
+
+def final_answer(pieces: Iterable[str | Answer]) -> Answer:
+    """Run a stream of text pieces to its end and return the Answer it closes with."""
+    final: Answer | None = None
+    for piece in pieces:
+        if isinstance(piece, Answer):
+            final = piece
+    if final is None:
+        raise QAError("The answer stream ended without an answer.")
+    return final
 
 
 def _context(r: Retrieval) -> list[Evidence]:

@@ -635,19 +635,20 @@ class Store:
         self, doc_id: str, with_vectors: bool = False
     ) -> tuple[list[Sentence], np.ndarray | None]:
         """All sentences of the current version of an article, in order."""
+        rows = [(_sentence(doc_id, m, text), v)
+                for text, m, v in self._current_records(self.sentences, doc_id, with_vectors)]
+        return _in_order(rows, with_vectors)
+
+    def _current_records(self, col: Any, doc_id: str, with_vectors: bool) -> Iterator[tuple[str, Any, Any]]:
+        """(text, metadata, vector or None) of the records of an article's current version."""
         meta = self.catalog().articles.get(doc_id)
         if meta is None:
             raise NotFoundError(f"No article with id {doc_id!r}.")
         include = ["documents", "metadatas"] + (["embeddings"] if with_vectors else [])
         where = {"$and": [{"doc_id": doc_id}, {"version": meta.version}]}
-        rows: list[tuple[Sentence, Any]] = []
-        for got in self._pages(self.sentences, include=include, where=where):
+        for got in self._pages(col, include=include, where=where):
             vecs = got["embeddings"] if with_vectors else [None] * len(got["ids"])
-            for text, m, v in zip(got["documents"], got["metadatas"], vecs, strict=True):
-                rows.append((_sentence(doc_id, m, text), v))
-        rows.sort(key=lambda r: r[0].index)
-        vectors = np.asarray([r[1] for r in rows], dtype=np.float32) if with_vectors else None
-        return [r[0] for r in rows], vectors
+            yield from zip(got["documents"], got["metadatas"], vecs, strict=True)
 
     def all_sentences(self) -> Iterator[tuple[str, int, str]]:
         """(doc_id, index, text) of every visible sentence, for the lexical index."""
@@ -747,29 +748,20 @@ class Store:
 
     def get_chunks(self, doc_id: str, with_vectors: bool = False) -> tuple[list[Chunk], np.ndarray | None]:
         """All chunks of the current version of an article, in order."""
-        meta = self.catalog().articles.get(doc_id)
-        if meta is None:
-            raise NotFoundError(f"No article with id {doc_id!r}.")
-        include = ["documents", "metadatas"] + (["embeddings"] if with_vectors else [])
-        where = {"$and": [{"doc_id": doc_id}, {"version": meta.version}]}
         rows: list[tuple[Chunk, Any]] = []
-        for got in self._pages(self.chunks, include=include, where=where):
-            vecs = got["embeddings"] if with_vectors else [None] * len(got["ids"])
-            for text, m, v in zip(got["documents"], got["metadatas"], vecs, strict=True):
-                index = int(m["index"])
-                chunk = Chunk(
-                    chunk_id=f"{doc_id}~{index}",
-                    doc_id=doc_id,
-                    index=index,
-                    first_sentence=int(m["first"]),
-                    last_sentence=int(m["last"]),
-                    text=text,
-                    n_tokens=int(m.get("n_tokens", 0)),
-                )
-                rows.append((chunk, v))
-        rows.sort(key=lambda r: r[0].index)
-        vectors = np.asarray([r[1] for r in rows], dtype=np.float32) if with_vectors else None
-        return [r[0] for r in rows], vectors
+        for text, m, v in self._current_records(self.chunks, doc_id, with_vectors):
+            index = int(m["index"])
+            chunk = Chunk(
+                chunk_id=f"{doc_id}~{index}",
+                doc_id=doc_id,
+                index=index,
+                first_sentence=int(m["first"]),
+                last_sentence=int(m["last"]),
+                text=text,
+                n_tokens=int(m.get("n_tokens", 0)),
+            )
+            rows.append((chunk, v))
+        return _in_order(rows, with_vectors)
 
     def dimension(self) -> int | None:
         """Length of the stored vectors, or None while the store is empty."""
@@ -834,6 +826,13 @@ class Store:
             "sentences": self._call(self.sentences.count),
             "chunks": self._call(self.chunks.count),
         }
+
+
+def _in_order(rows: list[tuple[Any, Any]], with_vectors: bool) -> tuple[list[Any], np.ndarray | None]:
+    """Records sorted by index, and their vectors as one array when asked for."""
+    rows.sort(key=lambda r: r[0].index)
+    vectors = np.asarray([r[1] for r in rows], dtype=np.float32) if with_vectors else None
+    return [r[0] for r in rows], vectors
 
 
 def _sentence(doc_id: str, m: dict[str, Any], text: str) -> Sentence:
