@@ -371,8 +371,8 @@ def _plot(points: list[dict[str, Any]], path: Path) -> None:
         left.plot(n, [base_ms * x / base_n for x in n], ":", color="grey", label="linear")
         left.plot(n, [base_ms * x * math.log(x) / (base_n * math.log(base_n)) for x in n], "--",
                   color="grey", label="n log n")
-    left.axhline(TARGETS["p50_ms"], color="C0", lw=0.8, alpha=0.5)
-    left.axhline(TARGETS["p95_ms"], color="C1", lw=0.8, alpha=0.5)
+    left.axhline(TARGETS["p50_ms"], color="C0", lw=0.8, alpha=0.5, label="p50 target")
+    left.axhline(TARGETS["p95_ms"], color="C1", lw=0.8, alpha=0.5, label="p95 target")
     left.set(xscale="log", yscale="log", xlabel="articles", ylabel="offline ask (ms)",
              title="Query latency after start-up")
     left.legend(fontsize=8)
@@ -505,6 +505,9 @@ def render(results: dict[str, Any]) -> str:
             lines.append(f"| `qa serve` until the port answers | {serve['seconds']:.2f} | "
                          f"{serve['seconds']:.2f} | – |")
         lines.append("")
+    quality = r.get("quality")
+    if quality:
+        lines += ["## Encoder quality (bench/quality.py)", "", quality.strip(), ""]
     return "\n".join(lines) + "\n"
 
 
@@ -619,7 +622,6 @@ def run(args: argparse.Namespace, log: Log = _log) -> Path:
             results["scale"] = points
             _save(out, results)
         results["growth"] = growth(points, 1000, 10000)
-        _plot(points, out / "latency_memory.png")
 
         if not args.no_cold:
             log("cold start: qa ingest seeds/, then qa ask in fresh processes")
@@ -635,10 +637,20 @@ def run(args: argparse.Namespace, log: Log = _log) -> Path:
         _save(out, results)
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
+    write_report(out, results)
     report = out / "report.md"
-    report.write_text(render(results), encoding="utf-8")
     log(f"wrote {report}")
     return report
+
+
+def write_report(out: Path, results: dict[str, Any]) -> None:
+    """report.md (and the plot) from results.json's content; quality.md is included if there."""
+    if results.get("scale"):
+        _plot(results["scale"], out / "latency_memory.png")
+    quality = out / "quality.md"
+    if quality.exists():
+        results = {**results, "quality": quality.read_text(encoding="utf-8")}
+    (out / "report.md").write_text(render(results), encoding="utf-8")
 
 
 def _save(out: Path, results: dict[str, Any]) -> None:
@@ -664,6 +676,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None, help="Report folder (bench/reports/<date>).")
     p.add_argument("--work", type=Path, default=None, help="Parent of the scratch folder.")
     p.add_argument("--keep", action="store_true", help="Keep the scratch folder.")
+    p.add_argument("--render", type=Path, default=None, metavar="DIR",
+                   help="Only rewrite DIR/report.md and the plot from DIR/results.json.")
     return p
 
 
@@ -680,6 +694,9 @@ def main(argv: list[str] | None = None) -> int:
         q.add_argument("--t0", type=float, required=True)
         return _query_main(q.parse_args(argv[1:]))
     args = parser().parse_args(argv)
+    if args.render:
+        write_report(args.render, json.loads((args.render / "results.json").read_text()))
+        return 0
     args.argv = argv
     run(args)
     return 0
