@@ -18,7 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from qa import evidence_model
 from qa.embeddings import Embedder
+from qa.links import TitleIndex
 from qa.settings import Settings
 from qa.store import SentenceHit, Store, day_number
 from qa.types import Evidence, Sentence
@@ -26,6 +28,8 @@ from qa.types import Evidence, Sentence
 logger = logging.getLogger(__name__)
 
 Key = tuple[str, int]  # (doc_id, sentence index)
+MODEL_CANDIDATES = 20
+"""The evidence model judges this many of the most relevant candidates (as it was fitted)."""
 
 
 @dataclass
@@ -231,6 +235,9 @@ class Candidate:
     lexical: float = 0.0
     fused: float = 0.0
     relevance: float = 0.0
+    linked: bool = False  # reached through a title link
+    bridged: bool = False  # names another of the best articles
+    probability: float | None = None  # of being evidence, by the evidence model
 
 
 @dataclass
@@ -262,20 +269,80 @@ class Retriever:
     """Finds evidence sentences for a question in a Store."""
 
     def __init__(
-        self, store: Store, embedder: Embedder, lexical: LexicalIndex, settings: Settings
+        self,
+        store: Store,
+        embedder: Embedder,
+        lexical: LexicalIndex,
+        settings: Settings,
+        titles: TitleIndex | None = None,
     ) -> None:
         self.store = store
         self.embedder = embedder
         self.lexical = lexical
         self.settings = settings
+        self.titles = titles or TitleIndex()
 
     def retrieve(
         self, question: str, k: int | None = None, filters: Filters | None = None
     ) -> Retrieval:
         s = self.settings
         k = k or s.k
-        filters = filters or Filters()
         timings: dict[str, float] = {}
+        by_relevance, doc_rank = self.candidates(question, filters, timings)
+        t = time.perf_counter()
+        chosen = select(
+            by_relevance, k, s.score_margin, s.redundancy_threshold, s.evidence_threshold
+        )
+        confidence = answerability(question, by_relevance[:k], self.lexical)
+        timings["select"] = _ms(t)
+        catalog = self.store.catalog().articles
+
+        def to_evidence(c: Candidate) -> Evidence:
+            meta = catalog[c.hit.doc_id]
+            return Evidence(
+                sentence=Sentence(
+                    sentence_id=f"{c.hit.doc_id}#{c.hit.index}",
+                    doc_id=c.hit.doc_id,
+                    index=c.hit.index,
+                    start=c.hit.start,
+                    end=c.hit.end,
+                    text=c.hit.text,
+                ),
+                title=meta.title,
+                source=meta.source,
+                published_at=meta.published_at,
+                score=round(c.relevance, 4),
+                dense=round(c.dense, 4),
+                lexical=round(c.lexical, 4),
+            )
+
+        evidence = [to_evidence(c) for c in chosen]
+        chosen_keys = {(c.hit.doc_id, c.hit.index) for c in chosen}
+        related = [
+            to_evidence(c)
+            for c in by_relevance[: k + 3]
+            if (c.hit.doc_id, c.hit.index) not in chosen_keys
+        ][:3]
+        return Retrieval(
+            evidence=evidence,
+            related=related,
+            retrieved_doc_ids=doc_rank,
+            confidence=round(confidence, 4),
+            candidates=[to_evidence(c) for c in by_relevance[:30]],
+            timings_ms=timings,
+        )
+
+    def candidates(
+        self,
+        question: str,
+        filters: Filters | None = None,
+        timings: dict[str, float] | None = None,
+    ) -> tuple[list[Candidate], list[str]]:
+        """Every candidate sentence, most relevant first (the first MODEL_CANDIDATES with the
+        evidence model's probability), and the doc ids in fused rank order."""
+        s = self.settings
+        filters = filters or Filters()
+        timings = {} if timings is None else timings
         t0 = time.perf_counter()
         catalog = self.store.catalog().articles
         self.lexical.ensure(self.store)
@@ -318,6 +385,10 @@ class Retriever:
             c.chunk = chunk_score.get((key[0], c.hit.chunk), 0.0)
             c.lexical = lex_score.get(key, 0.0)
 
+        for c in cands.values():
+            c.relevance = c.dense + s.lexical_weight * c.lexical + s.lead_bonus * (c.hit.index == 0)
+        linked = self._follow_links(question, qv, cands, where, lex_score, catalog)
+
         rrf = float(s.rrf_k)
         for ranked in (
             sorted(cands, key=lambda key: -cands[key].dense),
@@ -328,51 +399,120 @@ class Retriever:
                 cands[key].fused += 1.0 / (rrf + rank + 1)
         for c in cands.values():
             c.relevance = c.dense + s.lexical_weight * c.lexical + s.lead_bonus * (c.hit.index == 0)
-        ordered = sorted(cands.values(), key=lambda c: -c.fused)
+            c.relevance += linked.get(c.hit.doc_id, 0.0)
+        self._bridge(cands)
         by_relevance = sorted(cands.values(), key=lambda c: -c.relevance)
-        chosen = select(by_relevance, k, s.score_margin, s.redundancy_threshold)
-        timings["select"] = _ms(t)
+        self._estimate(by_relevance, linked, catalog)
+        timings["score"] = _ms(t)
 
         doc_rank: list[str] = []
-        for c in ordered:
+        for c in sorted(cands.values(), key=lambda c: -c.fused):
             if c.hit.doc_id not in doc_rank:
                 doc_rank.append(c.hit.doc_id)
-        confidence = answerability(question, by_relevance[:k], self.lexical)
+        return by_relevance, doc_rank
 
-        def to_evidence(c: Candidate) -> Evidence:
-            meta = catalog[c.hit.doc_id]
-            return Evidence(
-                sentence=Sentence(
-                    sentence_id=f"{c.hit.doc_id}#{c.hit.index}",
-                    doc_id=c.hit.doc_id,
-                    index=c.hit.index,
-                    start=c.hit.start,
-                    end=c.hit.end,
-                    text=c.hit.text,
-                ),
-                title=meta.title,
-                source=meta.source,
-                published_at=meta.published_at,
-                score=round(c.relevance, 4),
-                dense=round(c.dense, 4),
-                lexical=round(c.lexical, 4),
+    def _estimate(
+        self, ranked: list[Candidate], linked: dict[str, float], catalog: dict[str, Any]
+    ) -> None:
+        """Set the evidence model's probability on the first MODEL_CANDIDATES candidates."""
+        path = self.settings.evidence_model
+        if self.settings.evidence_threshold > 1 or not ranked:
+            return
+        model = evidence_model.load(path) if path else evidence_model.load()
+        top = ranked[:MODEL_CANDIDATES]
+        best = top[0].relevance
+        doc_rank: dict[str, int] = {}
+        for c in top:
+            doc_rank.setdefault(c.hit.doc_id, len(doc_rank))
+        rows = [
+            evidence_model.feature_row(
+                relevance=c.relevance,
+                best=best,
+                dense=c.dense,
+                lexical=c.lexical,
+                chunk=c.chunk,
+                index=c.hit.index,
+                rank=rank,
+                doc_rank=doc_rank[c.hit.doc_id],
+                linked=c.linked,
+                bridged=c.bridged,
+                n_sentences=catalog[c.hit.doc_id].n_sentences,
+                text=c.hit.text,
             )
+            for rank, c in enumerate(top)
+        ]
+        for c, p in zip(top, model.probabilities(rows), strict=True):
+            c.probability = float(p)
 
-        evidence = [to_evidence(c) for c in chosen]
-        chosen_keys = {(c.hit.doc_id, c.hit.index) for c in chosen}
-        related = [
-            to_evidence(c)
-            for c in by_relevance[: k + 3]
-            if (c.hit.doc_id, c.hit.index) not in chosen_keys
-        ][:3]
-        return Retrieval(
-            evidence=evidence,
-            related=related,
-            retrieved_doc_ids=doc_rank,
-            confidence=round(confidence, 4),
-            candidates=[to_evidence(c) for c in by_relevance[:30]],
-            timings_ms=timings,
+    def _follow_links(
+        self,
+        question: str,
+        qv: np.ndarray,
+        cands: dict[Key, Candidate],
+        where: dict[str, Any] | None,
+        lex_score: dict[Key, float],
+        catalog: dict[str, Any],
+    ) -> dict[str, float]:
+        """Articles named by the question or by the best sentences, with the relevance bonus
+        their sentences get; their sentences join the candidates.
+
+        A multi-hop question ("the woman who portrayed Corliss Archer in Kiss and Tell") names
+        one article, whose best sentence names the next ("starring Shirley Temple"); the second
+        article shares few words with the question, so neither dense nor BM25 finds it.
+        """
+        s = self.settings
+        if s.link_bonus <= 0 and s.question_link_bonus <= 0:
+            return {}
+        self.titles.ensure(self.store.catalog().fingerprint(), catalog)
+        parent: dict[str, float] = {}  # linked doc -> relevance of the sentence that names it
+        top = sorted(cands.values(), key=lambda c: -c.relevance)[: s.link_sources]
+        if s.question_link_bonus > 0 and top:
+            for doc_id in self.titles.mentioned([question]):
+                parent[doc_id] = top[0].relevance - s.question_link_bonus
+        if s.link_bonus > 0:
+            for c in top:
+                for doc_id in self.titles.mentioned([c.hit.text]):
+                    if doc_id != c.hit.doc_id:
+                        parent[doc_id] = max(parent.get(doc_id, -1.0), c.relevance - s.link_bonus)
+        linked = list(parent)[: s.max_links]
+        if not linked:
+            return {}
+        scope: dict[str, Any] = {"doc_id": {"$in": linked}}
+        hits = self.store.query_sentences(
+            qv, 8 * len(linked), {"$and": [scope, where]} if where else scope
         )
+        for h in hits:
+            key = (h.doc_id, h.index)
+            if key not in cands:
+                c = Candidate(hit=h, dense=1.0 - h.distance, lexical=lex_score.get(key, 0.0))
+                c.relevance = c.dense + s.lexical_weight * c.lexical + s.lead_bonus * (h.index == 0)
+                cands[key] = c
+        best: dict[str, float] = {}
+        for c in cands.values():
+            if c.hit.doc_id in linked:
+                c.linked = True
+            if c.hit.doc_id in parent:
+                best[c.hit.doc_id] = max(best.get(c.hit.doc_id, -1.0), c.relevance)
+        # The linked article's best sentence ranks just below the sentence that names it; its
+        # other sentences keep their distance from that best one.
+        return {d: max(0.0, parent[d] - best[d]) for d in linked if d in best}
+
+
+    def _bridge(self, cands: dict[Key, Candidate]) -> None:
+        """Sentences that name another of the best articles gain relevance: "The team competes
+        in the America East Conference" is the step between two articles a multi-hop answer
+        needs, though it shares few words with the question."""
+        s = self.settings
+        if s.bridge_bonus <= 0 or not cands:
+            return
+        ranked = sorted(cands.values(), key=lambda c: -c.relevance)
+        top_docs = {c.hit.doc_id for c in ranked[: s.k]}
+        # Never above the best sentence: the margin below the best must not widen for all.
+        ceiling = ranked[0].relevance
+        for c in ranked[1 : 4 * s.k]:
+            if any(d in top_docs and d != c.hit.doc_id for d in self.titles.mentioned([c.hit.text])):
+                c.relevance = max(c.relevance, min(c.relevance + s.bridge_bonus, ceiling))
+                c.bridged = True
 
 
 def answerability(question: str, top: list[Candidate], lexical: LexicalIndex) -> float:
@@ -394,15 +534,31 @@ def answerability(question: str, top: list[Candidate], lexical: LexicalIndex) ->
     return 0.5 * max(c.dense for c in top) + 0.5 * coverage
 
 
-def select(ranked: list[Candidate], k: int, margin: float, redundancy: float) -> list[Candidate]:
-    """Up to k candidates in relevance order, none too similar to one chosen before, none more
-    than `margin` below the best (a weak sentence cited costs precision more than it adds)."""
+def select(
+    ranked: list[Candidate],
+    k: int,
+    margin: float,
+    redundancy: float,
+    threshold: float = 2.0,
+) -> list[Candidate]:
+    """Up to k candidates, none too similar to one chosen before. A candidate is cited when it is
+    within `margin` of the best relevance, or when the evidence model gives it a probability of
+    at least `threshold` (a weak sentence cited costs precision more than it adds). With
+    probabilities, the most probable come first; otherwise relevance order.
+    """
     if not ranked:
         return []
     best = ranked[0].relevance
+    eligible = [
+        c
+        for c in ranked
+        if c.relevance >= best - margin
+        or (c.probability is not None and c.probability >= threshold)
+    ]
+    eligible.sort(key=lambda c: -(c.probability if c.probability is not None else -1.0))
     chosen: list[Candidate] = []
-    for c in ranked:
-        if len(chosen) >= k or c.relevance < best - margin:
+    for c in eligible:
+        if len(chosen) >= k:
             break
         if any(_redundant(c, o, redundancy) for o in chosen):
             continue

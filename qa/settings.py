@@ -89,13 +89,46 @@ class Settings(BaseSettings):
     lead_bonus: float = Field(
         default=0.1, description="Relevance added to an article's first sentence (news leads)."
     )
+    link_bonus: float = Field(
+        default=0.05,
+        description="An article whose title one of the best sentences names (the second hop of "
+        "a multi-hop question) has its best sentence raised to this far below the naming one; "
+        "0 turns these hops off.",
+    )
+    question_link_bonus: float = Field(
+        default=0.1,
+        description="An article whose title the question names has its best sentence raised "
+        "to this far below the best candidate; 0 turns it off.",
+    )
+    bridge_bonus: float = Field(
+        default=0.1,
+        description="Relevance added to a sentence that names the title of another of the best "
+        "articles (the step between the two articles of a multi-hop answer).",
+    )
+    link_sources: int = Field(
+        default=2, description="How many of the best sentences are searched for article titles."
+    )
+    max_links: int = Field(default=4, description="At most this many linked articles per question.")
+    evidence_threshold: float = Field(
+        default=0.35,
+        description="A sentence beyond the score margin is still cited when the evidence model "
+        "(qa/evidence_model.json) gives it at least this probability of being evidence; above 1 "
+        "turns the model off.",
+    )
+    evidence_model: Path | None = Field(
+        default=None,
+        description="Another evidence model file (eval/train_evidence_model.py writes one); "
+        "default: the one shipped in the package.",
+    )
     score_margin: float = Field(
-        default=0.2,
-        description="Sentences more than this below the best one's relevance are not cited.",
+        default=0.15,
+        description="Sentences more than this below the best one's relevance are not cited, "
+        "unless the evidence model vouches for them (evidence_threshold).",
     )
     redundancy_threshold: float = Field(
-        default=0.80,
-        description="Sentences this similar (cosine) to one already chosen are not cited again.",
+        default=0.90,
+        description="Sentences this similar (cosine) to one already chosen are not cited again "
+        "(contextual vectors of neighbours in one chunk reach 0.8 without saying the same thing).",
     )
 
     # --- answering mode and the LLM ------------------------------------------------------------

@@ -1,0 +1,179 @@
+"""Fit the evidence model (qa/evidence_model.json) on the dev sets and report how it selects.
+
+    python eval/train_evidence_model.py [--data ../shared/eval] [--home DIR] [--write]
+
+For every answerable dev question, the retriever's MODEL_CANDIDATES most relevant sentences are
+labelled evidence when they match a gold or silver evidence sentence (the scorer's own matching),
+and a logistic regression learns P(evidence) from the features in qa/evidence_model.py. The
+report shows, with probabilities from models that never saw the question (5 folds by question,
+and leave one whole set out), what the product's `select` cites at several thresholds: gold
+evidence recall (RealTimeQA: gold or silver hit), precision of cited sentences, the RealTimeQA
+answer found in the cited sentences, and sentences per answer. Abstention is left out here; the
+full pipeline's figures come from `qa eval all`. `--write` saves the model fitted on all sets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+from qa import evidence_model
+from qa.evaluation import metrics as m
+from qa.evaluation.score import load_jsonl
+from qa.retrieval import MODEL_CANDIDATES, Candidate, select
+from qa.service import QA
+from qa.settings import Settings
+
+SETS = ("hotpotqa", "realtimeqa", "multihoprag_partial")
+THRESHOLDS = (0.25, 0.3, 0.35, 0.4, 0.5)
+FOLDS = 5
+
+
+@dataclass
+class Item:
+    dataset: str
+    question: dict
+    ranked: list[Candidate]  # all candidates, most relevant first
+    x: np.ndarray  # features of the first MODEL_CANDIDATES
+    y: np.ndarray  # their labels
+    fold: int = 0
+
+
+def collect(data: Path, home: Path, settings: Settings) -> list[Item]:
+    items: list[Item] = []
+    for name in SETS:
+        qa = QA(settings.model_copy(update={"home": home / name, "collection": "dev"}))
+        qa.ingest([data / f"{name}_docs.jsonl"])
+        catalog = qa.store.catalog().articles
+        for q in load_jsonl(data / f"{name}_questions.jsonl"):
+            if not q.get("doc_ids"):
+                continue
+            ranked, _ = qa.retriever.candidates(q["question"])
+            top = ranked[:MODEL_CANDIDATES]
+            evidence = list(q.get("gold_evidence") or []) + list(q.get("silver_evidence") or [])
+            doc_rank: dict[str, int] = {}
+            rows, labels = [], []
+            for rank, c in enumerate(top):
+                doc_rank.setdefault(c.hit.doc_id, len(doc_rank))
+                rows.append(
+                    evidence_model.feature_row(
+                        relevance=c.relevance,
+                        best=top[0].relevance,
+                        dense=c.dense,
+                        lexical=c.lexical,
+                        chunk=c.chunk,
+                        index=c.hit.index,
+                        rank=rank,
+                        doc_rank=doc_rank[c.hit.doc_id],
+                        linked=c.linked,
+                        bridged=c.bridged,
+                        n_sentences=catalog[c.hit.doc_id].n_sentences,
+                        text=c.hit.text,
+                    )
+                )
+                labels.append(any(m.sentences_match(c.hit.text, e) for e in evidence))
+            items.append(Item(name, q, ranked, np.asarray(rows), np.asarray(labels, dtype=int)))
+        print(f"{name}: {sum(i.dataset == name for i in items)} questions", file=sys.stderr)
+    return items
+
+
+def fit(items: list[Item]) -> evidence_model.EvidenceModel:
+    from sklearn.linear_model import LogisticRegression
+
+    x = np.concatenate([i.x for i in items])
+    y = np.concatenate([i.y for i in items])
+    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-9
+    lr = LogisticRegression(C=1.0, max_iter=5000).fit((x - mean) / scale, y)
+    return evidence_model.EvidenceModel(mean, scale, lr.coef_[0], float(lr.intercept_[0]))
+
+
+def assign(items: list[Item], model: evidence_model.EvidenceModel) -> None:
+    for i in items:
+        for c in i.ranked:
+            c.probability = None
+        for c, p in zip(i.ranked, model.probabilities(i.x.tolist()), strict=False):
+            c.probability = float(p)
+
+
+def measure(items: list[Item], settings: Settings, threshold: float) -> dict[str, tuple]:
+    out: dict[str, tuple] = {}
+    for name in SETS:
+        recall, precision, contained, n = [], [], [], []
+        for i in (i for i in items if i.dataset == name):
+            chosen = select(
+                i.ranked, settings.k, settings.score_margin, settings.redundancy_threshold, threshold
+            )
+            citations = [{"text": c.hit.text} for c in chosen]
+            q = i.question
+            gold, silver = q.get("gold_evidence") or [], q.get("silver_evidence") or []
+            r = m.evidence_recall(citations, gold, silver)
+            p = m.citation_precision(m.cited_sentences(citations), gold + silver)
+            texts = [c.hit.text for c in chosen]
+            recall.append(r or 0.0)
+            precision.append(p or 0.0)
+            contained.append(m.answer_contained(" ".join(texts), texts, str(q.get("gold_answer"))))
+            n.append(len(chosen))
+        out[name] = tuple(float(np.mean(v)) for v in (recall, precision, contained, n))
+    return out
+
+
+def table(title: str, rows: list[tuple[str, dict[str, tuple]]]) -> list[str]:
+    lines = [f"### {title}", "", "| selection | " + " | ".join(
+        f"{s} R / P / contained / n" for s in SETS) + " |", "|---|" + "---|" * len(SETS)]
+    for label, res in rows:
+        cells = [f"{r:.3f} / {p:.3f} / {c:.3f} / {n:.2f}" for r, p, c, n in (res[s] for s in SETS)]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path("../shared/eval"))
+    parser.add_argument("--home", type=Path, default=Path("/tmp/qa-evidence-model"))
+    parser.add_argument("--write", action="store_true", help="save qa/evidence_model.json")
+    args = parser.parse_args()
+    if not (args.data / "hotpotqa_questions.jsonl").exists():
+        print(f"{args.data}: the dev sets are not there (see ../shared/eval/README.md)", file=sys.stderr)
+        return 2
+    settings = Settings(evidence_threshold=2.0)  # features only; no model while collecting
+    items = collect(args.data, args.home, settings)
+    rng = np.random.default_rng(0)
+    for i in items:
+        i.fold = int(rng.integers(0, FOLDS))
+
+    lines = [f"Evidence model fitted on {date.today()}: {len(items)} answerable dev questions, "
+             f"{sum(len(i.y) for i in items)} candidates, {int(sum(i.y.sum() for i in items))} "
+             "labelled evidence.", ""]
+    assign(items, fit(items))  # probabilities are off in the first row: margin only
+    rows = [("margin only (no model)", measure(items, settings, 2.0))]
+    for f in range(FOLDS):
+        held = [i for i in items if i.fold == f]
+        assign(held, fit([i for i in items if i.fold != f]))
+    rows += [(f"margin or p >= {t}", measure(items, settings, t)) for t in THRESHOLDS]
+    lines += table("5 folds by question", rows)
+    for name in SETS:
+        assign([i for i in items if i.dataset == name], fit([i for i in items if i.dataset != name]))
+    lines += table(
+        "Leave one set out (each set scored by a model fitted on the other two)",
+        [(f"margin or p >= {t}", measure(items, settings, t)) for t in THRESHOLDS],
+    )
+    model = fit(items)
+    coefs = ", ".join(f"{f} {c:+.2f}" for f, c in zip(evidence_model.FEATURES, model.coef, strict=True))
+    lines += [f"Coefficients on standardized features (all sets): {coefs}; intercept "
+              f"{model.intercept:+.2f}.", ""]
+    print("\n".join(lines))
+    if args.write:
+        extra = {"fitted": str(date.today()), "questions": len(items), "sets": list(SETS),
+                 "command": "python eval/train_evidence_model.py --write"}
+        evidence_model.DEFAULT_PATH.write_text(model.to_json(extra), encoding="utf-8")
+        print(f"wrote {evidence_model.DEFAULT_PATH}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
