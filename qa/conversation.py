@@ -27,15 +27,15 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from langchain_core.language_models import BaseChatModel
-
-from qa import llm
 from qa.citations import strip_markers
-from qa.prompts import render
 from qa.settings import Settings
 from qa.tokens import truncate
 from qa.types import Answer
+
+if TYPE_CHECKING:  # LangChain costs ~0.5 s to import; offline answers never need it
+    from langchain_core.language_models import BaseChatModel
 
 __all__ = ["Conversation", "Turn", "condense", "key_phrases", "looks_like_follow_up"]
 
@@ -173,6 +173,9 @@ def condense(
     previous = history[-1].standalone or history[-1].question
     if model is None:
         return _heuristic(question, previous)
+    from qa import llm  # LangChain: imported only when a model is in use
+    from qa.prompts import render
+
     reply = llm.complete(
         model,
         render("condense", history=_history(history), question=question),
