@@ -69,6 +69,15 @@ class Filters:
 
 # --- lexical index ---------------------------------------------------------------------------
 
+
+def _bm25s() -> Any:
+    import bm25s
+
+    # bm25s sets its logger to DEBUG when imported; let the application's logging decide.
+    logging.getLogger("bm25s").setLevel(logging.NOTSET)
+    return bm25s
+
+
 _WORD = re.compile(r"\w+", re.U)
 UNSEEN_WEIGHT = 2.0
 
@@ -90,7 +99,7 @@ class LexicalIndex:
         self.df: dict[str, int] = {}  # stemmed content word -> sentences containing it
 
     def _tokenize(self, texts: list[str]) -> Any:
-        import bm25s
+        bm25s = _bm25s()
 
         if self._stemmer is None:
             import Stemmer
@@ -110,7 +119,7 @@ class LexicalIndex:
             self._fingerprint = fingerprint
 
     def _load(self, fingerprint: str) -> bool:
-        import bm25s
+        bm25s = _bm25s()
 
         path = self.cache_dir / fingerprint
         if not (path / "keys.json").exists():
@@ -125,7 +134,7 @@ class LexicalIndex:
             return False
 
     def _build(self, store: Store, fingerprint: str) -> None:
-        import bm25s
+        bm25s = _bm25s()
 
         keys: list[Key] = []
         texts: list[str] = []
@@ -200,7 +209,7 @@ class LexicalIndex:
         The same scores as bm25s's `retrieve`, summed with np.bincount over the postings of the
         query's words: bm25s's numpy path uses np.add.at, ~15x slower on 100k+ sentences.
         """
-        import bm25s
+        bm25s = _bm25s()
 
         if self._stemmer is None:
             import Stemmer
@@ -257,7 +266,7 @@ _STOP = frozenset(
     did what which who whom whose when where why how that this these those it its as into about
     than then there their they them he she his her him we our you your i me my not no yes has
     have had will would can could should may might must also any all some such other both either
-    s t article articles according report reported says said much many""".split()
+    s t article articles according report reported say says said much many""".split()
 )
 
 
