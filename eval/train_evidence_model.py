@@ -25,7 +25,7 @@ import numpy as np
 from qa import evidence_model
 from qa.evaluation import metrics as m
 from qa.evaluation.score import load_jsonl
-from qa.retrieval import MODEL_CANDIDATES, Candidate, select
+from qa.retrieval import MODEL_CANDIDATES, Candidate, features, select
 from qa.service import QA
 from qa.settings import Settings
 
@@ -56,27 +56,8 @@ def collect(data: Path, home: Path, settings: Settings) -> list[Item]:
             ranked, _ = qa.retriever.candidates(q["question"])
             top = ranked[:MODEL_CANDIDATES]
             evidence = list(q.get("gold_evidence") or []) + list(q.get("silver_evidence") or [])
-            doc_rank: dict[str, int] = {}
-            rows, labels = [], []
-            for rank, c in enumerate(top):
-                doc_rank.setdefault(c.hit.doc_id, len(doc_rank))
-                rows.append(
-                    evidence_model.feature_row(
-                        relevance=c.relevance,
-                        best=top[0].relevance,
-                        dense=c.dense,
-                        lexical=c.lexical,
-                        chunk=c.chunk,
-                        index=c.hit.index,
-                        rank=rank,
-                        doc_rank=doc_rank[c.hit.doc_id],
-                        linked=c.linked,
-                        bridged=c.bridged,
-                        n_sentences=catalog[c.hit.doc_id].n_sentences,
-                        text=c.hit.text,
-                    )
-                )
-                labels.append(any(m.sentences_match(c.hit.text, e) for e in evidence))
+            rows = features(top, catalog)
+            labels = [any(m.sentences_match(c.hit.text, e) for e in evidence) for c in top]
             items.append(Item(name, q, ranked, np.asarray(rows), np.asarray(labels, dtype=int)))
         print(f"{name}: {sum(i.dataset == name for i in items)} questions", file=sys.stderr)
     return items

@@ -411,7 +411,7 @@ class Retriever:
             c.relevance += linked.get(c.hit.doc_id, 0.0)
         self._bridge(cands)
         by_relevance = sorted(cands.values(), key=lambda c: -c.relevance)
-        self._estimate(by_relevance, linked, catalog)
+        self._estimate(by_relevance, catalog)
         timings["score"] = _ms(t)
 
         doc_rank: list[str] = []
@@ -420,36 +420,14 @@ class Retriever:
                 doc_rank.append(c.hit.doc_id)
         return by_relevance, doc_rank
 
-    def _estimate(
-        self, ranked: list[Candidate], linked: dict[str, float], catalog: dict[str, Any]
-    ) -> None:
+    def _estimate(self, ranked: list[Candidate], catalog: dict[str, Any]) -> None:
         """Set the evidence model's probability on the first MODEL_CANDIDATES candidates."""
         path = self.settings.evidence_model
         if self.settings.evidence_threshold > 1 or not ranked:
             return
         model = evidence_model.load(path) if path else evidence_model.load()
         top = ranked[:MODEL_CANDIDATES]
-        best = top[0].relevance
-        doc_rank: dict[str, int] = {}
-        for c in top:
-            doc_rank.setdefault(c.hit.doc_id, len(doc_rank))
-        rows = [
-            evidence_model.feature_row(
-                relevance=c.relevance,
-                best=best,
-                dense=c.dense,
-                lexical=c.lexical,
-                chunk=c.chunk,
-                index=c.hit.index,
-                rank=rank,
-                doc_rank=doc_rank[c.hit.doc_id],
-                linked=c.linked,
-                bridged=c.bridged,
-                n_sentences=catalog[c.hit.doc_id].n_sentences,
-                text=c.hit.text,
-            )
-            for rank, c in enumerate(top)
-        ]
+        rows = features(top, catalog)
         for c, p in zip(top, model.probabilities(rows), strict=True):
             c.probability = float(p)
 
@@ -522,6 +500,31 @@ class Retriever:
             if any(d in top_docs and d != c.hit.doc_id for d in self.titles.mentioned([c.hit.text])):
                 c.relevance = max(c.relevance, min(c.relevance + s.bridge_bonus, ceiling))
                 c.bridged = True
+
+
+def features(top: list[Candidate], catalog: dict[str, Any]) -> list[list[float]]:
+    """The evidence model's features of candidates given most relevant first."""
+    doc_rank: dict[str, int] = {}
+    rows = []
+    for rank, c in enumerate(top):
+        doc_rank.setdefault(c.hit.doc_id, len(doc_rank))
+        rows.append(
+            evidence_model.feature_row(
+                relevance=c.relevance,
+                best=top[0].relevance,
+                dense=c.dense,
+                lexical=c.lexical,
+                chunk=c.chunk,
+                index=c.hit.index,
+                rank=rank,
+                doc_rank=doc_rank[c.hit.doc_id],
+                linked=c.linked,
+                bridged=c.bridged,
+                n_sentences=catalog[c.hit.doc_id].n_sentences,
+                text=c.hit.text,
+            )
+        )
+    return rows
 
 
 def answerability(question: str, top: list[Candidate], lexical: LexicalIndex) -> float:
