@@ -49,7 +49,11 @@ def split(text: str) -> list[tuple[int, int]]:
         for w_start, w_end in _windows(text, p_start, p_end):
             window = text[w_start:w_end]
             cursor = 0
-            for piece in seg.segment(window):
+            # The processor's sentences are what `seg.segment` returns before it locates each
+            # one in the text with a regex of its own (a new pattern per sentence, which also
+            # evicts pysbd's rules from re's cache); they are located here by `find` instead.
+            # Same spans on the dev corpora and the hostile inputs, ~40% less time.
+            for piece in seg.processor(window).process():
                 piece = piece.strip()
                 if not piece:
                     continue
