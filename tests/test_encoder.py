@@ -151,3 +151,23 @@ def test_unknown_encoder_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="onnx-int8"):
         LocalEmbedder(encoder="tpu")
     assert "torch" in ENCODERS
+
+
+def test_qa_encoder_is_read_through_the_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from qa.embeddings import DEFAULT_ENCODER, configured_encoder
+    from qa.settings import Settings
+
+    assert configured_encoder() == Settings().encoder == DEFAULT_ENCODER == "onnx-int8"
+    monkeypatch.setenv("QA_ENCODER", "torch")
+    assert configured_encoder() == Settings().encoder == "torch"
+    assert Settings(encoder="onnx").encoder == "onnx"
+    from qa.service import QA
+
+    assert QA(Settings(home=tmp_path, encoder="torch")).embedder.encoder == "torch"
+    monkeypatch.setenv("QA_ENCODER", "tpu")
+    with pytest.raises(ConfigError, match="onnx-int8"):
+        configured_encoder()
+    with pytest.raises(ConfigError, match="onnx-int8"):
+        LocalEmbedder()

@@ -146,7 +146,8 @@ def compare_systems(
     if embedder is None:
         from qa.embeddings import local_embedder
 
-        embedder = local_embedder((settings or Settings()).embed_batch_size)
+        settings = settings or Settings()
+        embedder = local_embedder(settings.embed_batch_size, settings.encoder)
     qs = list(questions)
     doc_rows: list[dict] | None = None
     result = Comparison(questions=[dict(q) for q in qs])

@@ -165,7 +165,7 @@ def run_all(
     if embedder is None:
         from qa.embeddings import local_embedder
 
-        embedder = local_embedder(settings.embed_batch_size)
+        embedder = local_embedder(settings.embed_batch_size, settings.encoder)
     found, missing = find_datasets(data)
     result = EvalRun(
         date=date.today().isoformat(),
