@@ -31,7 +31,7 @@ run: install
 	HF_HUB_OFFLINE=1 $(BIN)/qa serve --host $(HOST) --port $(PORT)
 
 lint: install
-	$(BIN)/ruff check qa tests eval
+	$(BIN)/ruff check qa tests eval bench
 	$(BIN)/mypy qa
 
 test: install browser lint
@@ -39,6 +39,10 @@ test: install browser lint
 
 eval: install
 	HF_HUB_OFFLINE=1 $(BIN)/qa eval all --data ../shared/eval
+
+# The performance benchmark (~25 min; bench/README.md). `qa bench --help` for its options.
+bench: install
+	HF_HUB_OFFLINE=1 $(BIN)/qa bench
 
 load: install
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/load.py --start

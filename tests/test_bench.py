@@ -1,5 +1,6 @@
-"""The benchmark runs end to end on a tiny corpus and writes its report. No timing is asserted:
-speed is measured by `python bench/bench.py`, never by the test suite."""
+"""The benchmark runs end to end on a tiny corpus (through `qa bench`) and writes its report. No
+timing is asserted: speed is measured by `qa bench` / `python bench/bench.py`, never by the test
+suite."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from qa.cli import app
 from tests.conftest import ROOT
 
-pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
-
+@pytest.mark.slow
+@pytest.mark.integration
 def test_benchmark_writes_its_report(tmp_path: Path) -> None:
     docs = tmp_path / "docs.jsonl"
     questions = tmp_path / "questions.jsonl"
@@ -24,7 +27,7 @@ def test_benchmark_writes_its_report(tmp_path: Path) -> None:
     questions.write_text("\n".join(lines[:3]) + "\n", encoding="utf-8")
     out = tmp_path / "report"
     cmd = [
-        sys.executable, str(ROOT / "bench" / "bench.py"),
+        sys.executable, "-m", "qa.cli", "bench",
         "--docs", str(docs), "--questions", str(questions), "--sizes", "12,30",
         "--query-repeat", "1", "--cold-runs", "1", "--out", str(out), "--work", str(tmp_path),
     ]
@@ -45,3 +48,25 @@ def test_benchmark_writes_its_report(tmp_path: Path) -> None:
     assert results["cold"]["ask"]["median_s"] > 0 and results["cold"]["serve"]["seconds"] > 0
     # The scratch folder is removed; only the report stays.
     assert not list(tmp_path.glob("qa-bench-*"))
+
+
+@pytest.mark.unit
+def test_qa_bench_passes_its_arguments_to_the_script() -> None:
+    runner = CliRunner()
+    r = runner.invoke(app, ["bench", "--help"])
+    assert r.exit_code == 0 and "--sections" in r.stdout and "--repeat" in r.stdout
+    r = runner.invoke(app, ["bench", "--sections", "scale"])  # refused before any work starts
+    assert r.exit_code == 2 and "add ingest" in r.stderr
+    r = runner.invoke(app, ["bench", "--sections", "ingest,gpu"])
+    assert r.exit_code == 2 and "unknown section(s) gpu" in r.stderr
+
+
+@pytest.mark.unit
+def test_qa_bench_without_the_source_checkout_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import qa.cli
+
+    monkeypatch.setattr(qa.cli, "BENCH_SCRIPT", tmp_path / "bench" / "bench.py")
+    r = CliRunner().invoke(app, ["bench", "--sections", "ingest"])
+    assert r.exit_code == 2 and "source checkout" in r.stderr
