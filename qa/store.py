@@ -17,7 +17,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -131,6 +131,20 @@ def day_number(published_at: str | None) -> int | None:
     return (d - date(1970, 1, 1)).days
 
 
+def _flock(fh: Any, wait: float, poll: float, on_timeout: Callable[[], Exception]) -> None:
+    """An exclusive lock on an open file, polled every `poll` s for up to `wait` s (a blocking
+    flock could not time out), then the error `on_timeout` makes."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise on_timeout() from None
+            time.sleep(poll)
+
+
 def _clean_meta(meta: dict[str, Any]) -> dict[str, Any]:
     # Chroma refuses None values in metadata.
     return {k: v for k, v in meta.items() if v is not None}
@@ -189,17 +203,12 @@ class Store:
             return
         self.home.mkdir(parents=True, exist_ok=True)
         with open(self.home / "open.lock", "a+") as fh:
-            deadline = time.monotonic() + max(self.lock_timeout, 60.0)
-            while True:
-                try:
-                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        raise StoreError(
-                            f"Another qa process has been opening {self.home} for too long."
-                        ) from None
-                    time.sleep(0.05)
+            _flock(
+                fh,
+                max(self.lock_timeout, 60.0),
+                0.05,
+                lambda: StoreError(f"Another qa process has been opening {self.home} for too long."),
+            )
             try:
                 yield
             finally:
@@ -284,19 +293,16 @@ class Store:
             self.home.mkdir(parents=True, exist_ok=True)
             path = self.home / "write.lock"
             with open(path, "a+") as fh:
-                deadline = time.monotonic() + wait
-                while True:
-                    try:
-                        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                        break
-                    except BlockingIOError:
-                        if time.monotonic() >= deadline:
-                            raise StoreError(
-                                f"Another qa process is writing to {self.home} "
-                                f"(waited {wait:.0f}s for {path}).",
-                                help="Wait for it to finish, or use a Chroma server (QA_CHROMA_URL).",
-                            ) from None
-                        time.sleep(0.1)
+                _flock(
+                    fh,
+                    wait,
+                    0.1,
+                    lambda: StoreError(
+                        f"Another qa process is writing to {self.home} "
+                        f"(waited {wait:.0f}s for {path}).",
+                        help="Wait for it to finish, or use a Chroma server (QA_CHROMA_URL).",
+                    ),
+                )
                 self._lock_depth = 1
                 try:
                     fh.seek(0)
