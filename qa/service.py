@@ -18,6 +18,7 @@ from qa.conversation import Conversation
 from qa.embeddings import Embedder, local_embedder
 from qa.errors import InputError, QAError
 from qa.ingest import Failure, iter_files, read_file
+from qa.links import TitleIndex
 from qa.retrieval import Filters, LexicalIndex, Retrieval, Retriever
 from qa.settings import Settings
 from qa.store import Store
@@ -66,6 +67,7 @@ class QA:
         )
         cache = self.settings.home / "cache" / f"bm25-{self.settings.collection}"
         self.lexical = LexicalIndex(cache)
+        self.titles = TitleIndex()
         self.chat_model = chat_model
 
     @property
@@ -81,12 +83,12 @@ class QA:
                     self.settings.openai_base_url,
                 )
             else:
-                self._embedder = local_embedder(self.settings.embed_batch_size)
+                self._embedder = local_embedder(self.settings.embed_batch_size, self.settings.encoder)
         return self._embedder
 
     @property
     def retriever(self) -> Retriever:
-        return Retriever(self.store, self.embedder, self.lexical, self.settings)
+        return Retriever(self.store, self.embedder, self.lexical, self.settings, self.titles)
 
     # --- ingest ----------------------------------------------------------------------------
     def ingest(
