@@ -14,6 +14,7 @@ from rich.console import Console
 
 from qa.errors import QAError
 from qa.settings import Settings
+from qa.types import IngestResult
 
 app = typer.Typer(
     help="Cited answers and summaries over news articles.",
@@ -87,19 +88,23 @@ def ingest(
     except QAError as exc:
         _fail(exc)
         return
+    _report(results, "nothing to ingest", each=len(results) <= 50)
+
+
+def _report(results: list[IngestResult], nothing: str, *, each: bool) -> None:
+    """Failures to stderr, each result when asked, then counts by status; exit 1 on a failure."""
     counts: dict[str, int] = {}
     for r in results:
         counts[r.status] = counts.get(r.status, 0) + 1
         if r.status == "failed":
             err.print(f"failed: {r.path}: {r.reason}", highlight=False, markup=False)
-        elif len(results) <= 50:
+        elif each:
             out.print(
                 f"{r.status}: {r.doc_id} ({r.n_sentences} sentences) from {r.path}",
                 highlight=False,
                 markup=False,
             )
-    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing to ingest"
-    out.print(summary, highlight=False)
+    out.print(", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or nothing, highlight=False)
     if counts.get("failed"):
         raise typer.Exit(1)
 
@@ -311,15 +316,7 @@ def import_(
     except QAError as exc:
         _fail(exc)
         return
-    counts: dict[str, int] = {}
-    for r in results:
-        counts[r.status] = counts.get(r.status, 0) + 1
-        if r.status == "failed":
-            err.print(f"failed: {r.path}: {r.reason}", highlight=False, markup=False)
-    out.print(", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing to import",
-              highlight=False)
-    if counts.get("failed"):
-        raise typer.Exit(1)
+    _report(results, "nothing to import", each=False)
 
 
 @app.command()

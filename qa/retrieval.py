@@ -395,7 +395,7 @@ class Retriever:
             c.lexical = lex_score.get(key, 0.0)
 
         for c in cands.values():
-            c.relevance = c.dense + s.lexical_weight * c.lexical + s.lead_bonus * (c.hit.index == 0)
+            c.relevance = self._relevance(c)
         linked = self._follow_links(question, qv, cands, where, lex_score, catalog)
 
         rrf = float(s.rrf_k)
@@ -407,7 +407,6 @@ class Retriever:
             for rank, key in enumerate(ranked):
                 cands[key].fused += 1.0 / (rrf + rank + 1)
         for c in cands.values():
-            c.relevance = c.dense + s.lexical_weight * c.lexical + s.lead_bonus * (c.hit.index == 0)
             c.relevance += linked.get(c.hit.doc_id, 0.0)
         self._bridge(cands)
         by_relevance = sorted(cands.values(), key=lambda c: -c.relevance)
@@ -419,6 +418,11 @@ class Retriever:
             if c.hit.doc_id not in doc_rank:
                 doc_rank.append(c.hit.doc_id)
         return by_relevance, doc_rank
+
+    def _relevance(self, c: Candidate) -> float:
+        """Dense cosine + weighted BM25 + the lead bonus (before any link bonus)."""
+        s = self.settings
+        return c.dense + s.lexical_weight * c.lexical + s.lead_bonus * (c.hit.index == 0)
 
     def _estimate(self, ranked: list[Candidate], catalog: dict[str, Any]) -> None:
         """Set the evidence model's probability on the first MODEL_CANDIDATES candidates."""
@@ -472,7 +476,7 @@ class Retriever:
             key = (h.doc_id, h.index)
             if key not in cands:
                 c = Candidate(hit=h, dense=1.0 - h.distance, lexical=lex_score.get(key, 0.0))
-                c.relevance = c.dense + s.lexical_weight * c.lexical + s.lead_bonus * (h.index == 0)
+                c.relevance = self._relevance(c)
                 cands[key] = c
         best: dict[str, float] = {}
         for c in cands.values():
