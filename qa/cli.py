@@ -322,13 +322,26 @@ def import_(
 @app.command()
 def check(
     repair: Annotated[
-        bool, typer.Option("--repair", help="Delete the records interrupted writes left behind.")
+        bool, typer.Option(
+            "--repair",
+            help="Rebuild the vector indexes from Chroma's log and delete the records "
+            "interrupted writes left behind.",
+        )
     ] = False,
     home: HomeOpt = None,
 ) -> None:
     """Read every record and report what is inconsistent. Exit 1 if a problem remains."""
     try:
-        qa = _service(home)
+        if repair:
+            # Opening with rebuild_index has Chroma rebuild its vector indexes from its log
+            # (a kill inside Chroma's index write leaves one it cannot load).
+            from qa.service import QA
+            from qa.store import Store
+
+            settings = _settings(home)
+            qa = QA(settings, store=Store.from_settings(settings, rebuild_index=True))
+        else:
+            qa = _service(home)
         removed = 0
         if repair:
             with qa.store.write_lock():  # also finishes the cleanup of any interrupted write

@@ -57,14 +57,7 @@ class QA:
     ) -> None:
         self.settings = settings or Settings()
         self._embedder = embedder
-        self.store = store or Store(
-            self.settings.home,
-            self.settings.collection,
-            url=self.settings.chroma_url,
-            token=self.settings.chroma_token,
-            retries=self.settings.chroma_retries,
-            lock_timeout=self.settings.lock_timeout,
-        )
+        self.store = store or Store.from_settings(self.settings)
         cache = self.settings.home / "cache" / f"bm25-{self.settings.collection}"
         self.lexical = LexicalIndex(cache)
         self.titles = TitleIndex()

@@ -15,16 +15,18 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
 from qa.errors import NotFoundError, StoreError
+from qa.settings import Settings
 from qa.types import Article, ArticleInfo, Chunk, Sentence
 
 logger = logging.getLogger(__name__)
@@ -162,6 +164,7 @@ class Store:
         token: str | None = None,
         retries: int = 3,
         lock_timeout: float = 30.0,
+        rebuild_index: bool = False,
     ) -> None:
         self.home = Path(home)
         self.prefix = prefix
@@ -177,10 +180,29 @@ class Store:
         self._journal = self.home / f"pending-{tag}.json"
         try:
             with self._opening():
+                # A writer killed holding the write lock may have torn an index (see _rebuild).
+                lock = "free" if url else self._lock_state()
+                if rebuild_index and lock == "held":
+                    raise StoreError(
+                        f"Cannot rebuild the vector index of {self.home}: a qa process is writing to it.",
+                        help="Wait for it to finish and try again.",
+                    )
+                rebuilt = (lock == "died" or rebuild_index and not url) and self._rebuild()
                 self._client = self._call(self._connect, url, token)
                 self.articles = self._collection("articles")
                 self.sentences = self._collection("sentences")
                 self.chunks = self._collection("chunks")
+                if not url:
+                    _keep_log(self.home / "chroma" / _CHROMA_DB)
+                if rebuilt:
+                    started = time.perf_counter()
+                    counts = self.count()  # Chroma rebuilds each index from its log on first use
+                    logger.warning(
+                        "rebuilt the vector indexes of %s after a writer was killed (%d records, %.1fs)",
+                        self.home,
+                        sum(counts.values()),
+                        time.perf_counter() - started,
+                    )
         except StoreError:
             raise
         except Exception as exc:  # chromadb raises many kinds; the user needs to know where
@@ -191,6 +213,20 @@ class Store:
                 f"Cannot open the Chroma store at {where}: {exc}",
                 help="Check QA_CHROMA_TOKEN: the server refused it." if refused else "",
             ) from exc
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, rebuild_index: bool = False) -> Store:
+        """The store the settings name; `rebuild_index` rebuilds the vector indexes of an
+        embedded store from Chroma's log while opening it (`qa check --repair`)."""
+        return cls(
+            settings.home,
+            settings.collection,
+            url=settings.chroma_url,
+            token=settings.chroma_token,
+            retries=settings.chroma_retries,
+            lock_timeout=settings.lock_timeout,
+            rebuild_index=rebuild_index,
+        )
 
     # --- connection ----------------------------------------------------------------------
     @contextlib.contextmanager
@@ -213,6 +249,65 @@ class Store:
                 yield
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def _lock_state(self) -> Literal["free", "held", "died"]:
+        """The write lock: held by a live process, free, or free but left by a writer that was
+        killed holding it (its pid is still in `write.lock`; a writer that finishes empties it)."""
+        path = self.home / "write.lock"
+        if not path.exists():
+            return "free"
+        with open(path, "a+") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return "held"
+            try:
+                fh.seek(0)
+                return "died" if fh.read().strip() else "free"
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def _rebuild(self) -> bool:
+        """Have Chroma rebuild the vector index of every collection from its log: the index files
+        are moved away before Chroma opens them. Returns False (and changes nothing) when the log
+        no longer holds every record (a store created before qa kept the log).
+
+        Call inside `_opening()`, before connecting. Chroma (embedded) rewrites an index's files in
+        place every 1,000 records and then drops from its log what the files now hold; a process
+        killed inside that rewrite leaves an index that cannot be loaded or extended ("Failed to
+        apply logs to the hnsw segment writer", chroma-core/chroma#7678), whose vectors exist
+        nowhere else unless the log was kept (`_keep_log`). Rebuilding costs about a second per
+        10,000 records and happens only after a writer was killed, or on `qa check --repair`.
+        """
+        import sqlite3
+
+        db_path = self.home / "chroma" / _CHROMA_DB
+        if not db_path.exists():
+            return False
+        with contextlib.closing(sqlite3.connect(db_path, timeout=30)) as db:
+            if not _log_complete(db):
+                logger.warning(
+                    "%s: a writer was killed, but Chroma's log of this store is incomplete (it was "
+                    "created by an older qa), so its vector index cannot be rebuilt from it",
+                    self.home,
+                )
+                return False
+            segments = [r[0] for r in db.execute("SELECT id FROM segments WHERE scope = 'VECTOR'")]
+            for seg in segments:
+                folder = db_path.parent / seg
+                if folder.exists():
+                    gone = folder.with_name(f"{seg}.torn")
+                    shutil.rmtree(gone, ignore_errors=True)
+                    os.replace(folder, gone)  # Chroma never sees a half-deleted folder
+                    shutil.rmtree(gone)
+            db.execute(
+                f"DELETE FROM max_seq_id WHERE segment_id IN ({','.join('?' * len(segments))})",
+                segments,
+            )
+            db.commit()
+        # The indexes are gone; from here Chroma rebuilds them whoever opens the store next.
+        (self.home / "write.lock").write_text("")
+        return True
 
     def _connect(self, url: str | None, token: str | None) -> Any:
         import chromadb
@@ -258,6 +353,11 @@ class Store:
                 return fn(*args, **kwargs)
             except Exception as exc:
                 transient = self.url is not None and _is_transient(exc)
+                if not self.url and "hnsw segment" in str(exc):
+                    raise StoreError(
+                        f"Chroma cannot use a vector index under {self.home / 'chroma'}: {exc}",
+                        help="`qa check --repair` rebuilds the indexes from Chroma's log.",
+                    ) from exc
                 if not transient or attempt == self.retries:
                     if transient:
                         raise StoreError(
@@ -313,6 +413,10 @@ class Store:
                     yield
                 finally:
                     self._lock_depth = 0
+                    # An empty lock file tells the next process that this writer was not killed.
+                    fh.seek(0)
+                    fh.truncate()
+                    fh.flush()
                     fcntl.flock(fh, fcntl.LOCK_UN)
 
     # --- the journal of pending writes ----------------------------------------------------
@@ -851,6 +955,36 @@ def _sentence(doc_id: str, m: dict[str, Any], text: str) -> Sentence:
         end=int(m["end"]),
         text=text,
     )
+
+
+_CHROMA_DB = "chroma.sqlite3"
+_KEEP_LOG = '{"automatically_purge":false,"_type":"EmbeddingsQueueConfigurationInternal"}'
+
+
+def _log_complete(db: Any) -> bool:
+    """Whether Chroma's log (its `embeddings_queue` table) still holds every write since the
+    store was created: nothing was ever purged from it."""
+    first = db.execute("SELECT MIN(seq_id) FROM embeddings_queue").fetchone()[0]
+    if first is not None:
+        return int(first) == 1
+    persisted = db.execute("SELECT MAX(seq_id) FROM max_seq_id").fetchone()[0]
+    return not persisted  # an empty log is complete only if nothing was ever written
+
+
+def _keep_log(db_path: Path) -> None:
+    """Turn off Chroma's purging of its log in a store whose log is still complete, so that the
+    vector indexes can always be rebuilt from it (`Store._rebuild`). The cost is disk: every
+    vector is stored twice (about 1.6 kB a record). Chroma offers no setting for this; it reads
+    the flag from this table before each purge. A store whose log was purged is left as it is."""
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(db_path, timeout=30)) as db:
+        row = db.execute("SELECT config_json_str FROM embeddings_queue_config").fetchone()
+        if row is None or json.loads(row[0]).get("automatically_purge") is False:
+            return
+        if _log_complete(db):
+            db.execute("UPDATE embeddings_queue_config SET config_json_str = ?", (_KEEP_LOG,))
+            db.commit()
 
 
 def _is_transient(exc: Exception) -> bool:
