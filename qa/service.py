@@ -6,6 +6,7 @@ import builtins
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
@@ -21,7 +22,7 @@ from qa.ingest import Failure, iter_files, read_file
 from qa.links import TitleIndex
 from qa.retrieval import Filters, LexicalIndex, Retrieval, Retriever
 from qa.settings import Settings
-from qa.store import Store
+from qa.store import ArticleWrite, Store
 from qa.types import (
     Answer,
     Article,
@@ -37,6 +38,7 @@ logger = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 4000
 Progress = Callable[[int, int, str], None]  # (done, total, current name)
+_Split = tuple[str, Article, list[Sentence], list[Chunk], list[int]]  # path, article, its parts
 
 
 class QA:
@@ -145,33 +147,63 @@ class QA:
                     )
                 else:
                     todo.append((path, a))
-            done = 0
             total = len(todo)
-            # Articles are embedded in groups so that the encoder sees full batches.
-            group: list[tuple[str, Article, list[Sentence], list[Chunk], list[int]]] = []
-            group_chunks = 0
-            for path, a in todo:
-                try:
-                    sents, chunks, chunk_of = self._split(a)
-                except InputError as exc:
-                    results.append(
-                        IngestResult(path=path, doc_id=a.doc_id, status="failed", reason=str(exc))
-                    )
-                    continue
-                group.append((path, a, sents, chunks, chunk_of))
-                group_chunks += len(chunks)
-                if group_chunks >= 4 * self.settings.embed_batch_size:
-                    results.extend(self._embed_and_write(group, catalog))
-                    done += len(group)
-                    if progress:
-                        progress(done, total, a.doc_id)
-                    group, group_chunks = [], 0
-            if group:
-                results.extend(self._embed_and_write(group, catalog))
-                done += len(group)
+            done = 0
+            pending: Future[list[IngestResult]] | None = None
+
+            def collect() -> None:
+                nonlocal done, pending
+                if pending is None:
+                    return
+                written = pending.result()  # a failed write raises here, in this thread
+                pending = None
+                results.extend(written)
+                done += len(written)
                 if progress:
-                    progress(done, total, group[-1][1].doc_id)
+                    progress(done, total, written[-1].doc_id or "")
+
+            # A group is written to Chroma by one background thread while the next group is
+            # encoded. The next group is split before the write is handed over: Chroma's embedded
+            # client holds the GIL while it writes, so only the encoder (ONNX Runtime releases
+            # it) can run beside a write, not the splitting. Writes stay in order, one at a time,
+            # inside the write lock held here.
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="qa-write") as writer:
+                groups = self._split_groups(todo)
+                current = next(groups, None)
+                while current is not None:
+                    group, failed = current
+                    writes, written = self._embed(group, catalog) if group else ([], [])
+                    current = next(groups, None)
+                    collect()
+                    results.extend(failed)  # as if reported when met, before their group
+                    if writes:
+                        pending = writer.submit(self._write, writes, written)
+                collect()
         return results
+
+    def _split_groups(
+        self, todo: list[tuple[str, Article]]
+    ) -> Iterator[tuple[list[_Split], list[IngestResult]]]:
+        """The articles split, in groups of about four encoder batches of chunks (so that the
+        encoder sees full batches), each with the failures met while it was gathered."""
+        group: list[_Split] = []
+        failed: list[IngestResult] = []
+        n_chunks = 0
+        for path, a in todo:
+            try:
+                sents, chunks, chunk_of = self._split(a)
+            except InputError as exc:
+                failed.append(
+                    IngestResult(path=path, doc_id=a.doc_id, status="failed", reason=str(exc))
+                )
+                continue
+            group.append((path, a, sents, chunks, chunk_of))
+            n_chunks += len(chunks)
+            if n_chunks >= 4 * self.settings.embed_batch_size:
+                yield group, failed
+                group, failed, n_chunks = [], [], 0
+        if group or failed:
+            yield group, failed
 
     def _split(self, a: Article) -> tuple[list[Sentence], list[Chunk], list[int]]:
         e = self.embedder
@@ -185,11 +217,10 @@ class QA:
         chunks, chunk_of = chunk(a.doc_id, a.text, sents, counts, budget)
         return sents, chunks, chunk_of
 
-    def _embed_and_write(
-        self,
-        group: list[tuple[str, Article, list[Sentence], list[Chunk], list[int]]],
-        catalog: dict,
-    ) -> list[IngestResult]:
+    def _embed(
+        self, group: list[_Split], catalog: dict
+    ) -> tuple[list[ArticleWrite], list[IngestResult]]:
+        """Encode a group of split articles: what to write, and the result of each article."""
         inputs: list[str] = []
         spans: list[list[tuple[int, int]]] = []
         for _, a, sents, chunks, _ in group:
@@ -204,22 +235,28 @@ class QA:
                     ]
                 )
         chunk_vecs, sent_vecs = self.embedder.embed_chunks(inputs, spans)
+        writes: list[ArticleWrite] = []
         results: list[IngestResult] = []
         at = 0
         for path, a, sents, chunks, chunk_of in group:
             cv = chunk_vecs[at : at + len(chunks)]
             sv = np.concatenate(sent_vecs[at : at + len(chunks)], axis=0)
             at += len(chunks)
-            existed = a.doc_id in catalog
-            self.store.write_article(a, a.content_hash[:16], sents, sv, chunks, cv, chunk_of)
+            writes.append(ArticleWrite(a, a.content_hash[:16], sents, sv, chunks, cv, chunk_of))
             results.append(
                 IngestResult(
                     path=path,
                     doc_id=a.doc_id,
-                    status="replaced" if existed else "added",
+                    status="replaced" if a.doc_id in catalog else "added",
                     n_sentences=len(sents),
                 )
             )
+        return writes, results
+
+    def _write(self, writes: list[ArticleWrite], results: list[IngestResult]) -> list[IngestResult]:
+        # One batched write per group: each Chroma upsert costs a commit besides its records,
+        # and the article records, the commit points, still go last (Store.write_articles).
+        self.store.write_articles(writes)
         return results
 
     # --- reading ---------------------------------------------------------------------------

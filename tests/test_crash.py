@@ -62,7 +62,12 @@ def _qa(home: str) -> Any:
     from qa.settings import Settings
     from tests.fakes import HashEmbedder
 
-    return QA(Settings(home=Path(home)), embedder=HashEmbedder())
+    # Ingest writes a group of articles (about 4 x embed_batch_size chunks) per Chroma batch and
+    # commits the group's article records in one call. At the default size a generation is one
+    # group, so a kill before its commit would leave nothing and a generation would never complete;
+    # groups of 4 chunks (2-4 articles) make a generation about ten group writes, with kills landing
+    # between and inside them, in first ingests and replacements alike.
+    return QA(Settings(home=Path(home), embed_batch_size=1), embedder=HashEmbedder())
 
 
 # --- child processes ---------------------------------------------------------------------------

@@ -5,10 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from qa.errors import NotFoundError
+from qa.errors import InputError, NotFoundError, StoreError
 from qa.ingest import parse_html, parse_markdown, read_file
 from qa.types import Article
 from tests.conftest import SEED
+from tests.fakes import HashEmbedder
 
 pytestmark = pytest.mark.unit
 
@@ -168,3 +169,61 @@ def test_ingest_articles_api_and_list(make_qa, fake_embedder) -> None:
     )
     (info,) = qa.list()
     assert (info.doc_id, info.title, info.source, info.n_sentences) == ("x1", "X", "AFP", 2)
+
+
+class _RefusingEmbedder(HashEmbedder):
+    """Fails to split any article titled "Refused", as a bad article would."""
+
+    def count_tokens(self, text: str) -> int:
+        if text == "Refused":
+            raise InputError("refused by the test embedder")
+        return super().count_tokens(text)
+
+
+def _group_articles() -> list[Article]:
+    # Two chunks each at chunk_max_tokens=16; with embed_batch_size=1 a group is full at 4 chunks,
+    # so these are written in three groups: (g0, g1), (g2, g4), (g5).
+    sentences = " ".join(f"Reporter {{i}} filed note {j} about the harbour and the market." for j in range(3))
+    out = [Article(doc_id=f"g{i}", title=f"Group {i}", text=sentences.format(i=i)) for i in range(6)]
+    out[3].title = "Refused"
+    return out
+
+
+def test_groups_are_written_in_order_with_progress_after_each_write(make_qa) -> None:
+    qa = make_qa(_RefusingEmbedder(), embed_batch_size=1, chunk_max_tokens=16)
+    seen: list[tuple[int, int, str, bool, bool]] = []
+
+    def progress(done: int, total: int, name: str) -> None:
+        # Reported once the group is committed, with the write lock still held.
+        seen.append((done, total, name, name in qa.store.catalog().articles, qa.store._lock_depth > 0))
+
+    results = qa.ingest_articles(_group_articles(), progress=progress)
+    assert [(r.doc_id, r.status) for r in results] == [
+        ("g0", "added"), ("g1", "added"), ("g3", "failed"), ("g2", "added"), ("g4", "added"),
+        ("g5", "added"),
+    ]
+    assert seen == [(2, 6, "g1", True, True), (4, 6, "g4", True, True), (5, 6, "g5", True, True)]
+    assert qa.store.check().ok and qa.store.count()["articles"] == 5
+
+
+def test_a_failed_group_write_propagates_and_keeps_earlier_groups(make_qa) -> None:
+    qa = make_qa(_RefusingEmbedder(), embed_batch_size=1, chunk_max_tokens=16)
+    real = qa.store.write_articles
+    calls: list[list[str]] = []
+
+    def failing(writes):  # noqa: ANN001, ANN202
+        calls.append([w.article.doc_id for w in writes])
+        if len(calls) == 2:
+            raise StoreError("disk full (test)")
+        return real(writes)
+
+    qa.store.write_articles = failing  # type: ignore[method-assign]
+    with pytest.raises(StoreError, match="disk full"):
+        qa.ingest_articles(_group_articles())
+    assert calls == [["g0", "g1"], ["g2", "g4"]]  # nothing written after the failure
+    assert sorted(qa.store.refresh().articles) == ["g0", "g1"]
+    qa.store.write_articles = real  # type: ignore[method-assign]
+    # The write lock was released: the next ingest writes the rest.
+    results = qa.ingest_articles(_group_articles())
+    assert [r.status for r in results].count("added") == 3
+    assert qa.store.check().ok and qa.store.count()["articles"] == 5

@@ -166,19 +166,21 @@ def test_ingest_interrupted_by_the_server_dying(tmp_path: Path, gen: int) -> Non
     """The server is killed in the middle of an ingest: every article is whole or absent (the old
     version whole, for a replacement); the next write cleans up what the interruption left."""
     with chroma_server(tmp_path / "data") as server:
-        qa = _qa(server.url, tmp_path / "home")
+        # Groups of 4 chunks (one article has one chunk): the 12 articles go in 3 group writes.
+        qa = _qa(server.url, tmp_path / "home", embed_batch_size=1)
         collection = qa.settings.collection
         if gen:
             assert {r.status for r in qa.ingest_articles(_many(12, 0))} == {"added"}
         store = qa.store
         real = store._call
-        calls = 0
+        commits = 0
 
         def dying(fn: Any, *args: Any, **kwargs: Any) -> Any:
-            nonlocal calls
-            calls += 1
-            if calls == 17:  # the middle of the 6th article's writes
-                server.kill()
+            nonlocal commits
+            if fn == store.articles.upsert:
+                commits += 1
+                if commits == 2:  # the second group's records are in, its commit point is not
+                    server.kill()
             return real(fn, *args, **kwargs)
 
         store._call = dying
