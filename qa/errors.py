@@ -38,3 +38,7 @@ class LLMError(QAError):
 
 class ConfigError(QAError):
     """A setting is missing or inconsistent."""
+
+
+class EmbedderError(QAError):
+    """The embedding model could not encode (its process stopped, or the model failed)."""

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import builtins
+import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date
@@ -16,7 +18,7 @@ import numpy as np
 from qa.answer import abstention, extractive_answer
 from qa.chunking import TITLE_TOKENS, chunk, sentences_of
 from qa.conversation import Conversation
-from qa.embeddings import Embedder, local_embedder
+from qa.embeddings import Embedder, Encode, Encoded, LocalEmbedder, Span, local_embedder
 from qa.errors import InputError, QAError
 from qa.ingest import Failure, iter_files, read_file
 from qa.links import TitleIndex
@@ -39,6 +41,10 @@ logger = logging.getLogger(__name__)
 MAX_QUESTION_CHARS = 4000
 Progress = Callable[[int, int, str], None]  # (done, total, current name)
 _Split = tuple[str, Article, list[Sentence], list[Chunk], list[int]]  # path, article, its parts
+# Text an ingest must hold before the local encoder gets processes of its own (qa.encoder_process):
+# about 4 s of encoding, against about a second to start them and load the model.
+ENCODER_PROCESS_CHARS = 200_000
+ENCODE_AHEAD = 2  # groups handed to the encoder beyond the one being written
 
 
 class QA:
@@ -149,36 +155,32 @@ class QA:
                     todo.append((path, a))
             total = len(todo)
             done = 0
-            pending: Future[list[IngestResult]] | None = None
+            # Groups wait at the encoder while the oldest is written, so that the encoder never
+            # waits for a write; at most ENCODE_AHEAD + 1 groups of vectors are held.
+            queue: deque[tuple[list[_Split], list[IngestResult], Future[Encoded] | None]] = deque()
 
-            def collect() -> None:
-                nonlocal done, pending
-                if pending is None:
+            def write_oldest() -> None:
+                nonlocal done
+                group, failed, encoding = queue.popleft()
+                results.extend(failed)  # as if reported when met, before their group
+                if encoding is None:
                     return
-                written = pending.result()  # a failed write raises here, in this thread
-                pending = None
+                writes, written = self._writes(group, encoding.result(), catalog)
+                # One batched write per group: each Chroma upsert costs a commit besides its
+                # records; the article records, the commit points, still go last.
+                self.store.write_articles(writes)
                 results.extend(written)
                 done += len(written)
                 if progress:
                     progress(done, total, written[-1].doc_id or "")
 
-            # A group is written to Chroma by one background thread while the next group is
-            # encoded. The next group is split before the write is handed over: Chroma's embedded
-            # client holds the GIL while it writes, so only the encoder (ONNX Runtime releases
-            # it) can run beside a write, not the splitting. Writes stay in order, one at a time,
-            # inside the write lock held here.
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="qa-write") as writer:
-                groups = self._split_groups(todo)
-                current = next(groups, None)
-                while current is not None:
-                    group, failed = current
-                    writes, written = self._embed(group, catalog) if group else ([], [])
-                    current = next(groups, None)
-                    collect()
-                    results.extend(failed)  # as if reported when met, before their group
-                    if writes:
-                        pending = writer.submit(self._write, writes, written)
-                collect()
+            with self._encoder(todo) as encode:
+                for group, failed in self._split_groups(todo):
+                    queue.append((group, failed, encode(*self._inputs(group)) if group else None))
+                    if len(queue) > ENCODE_AHEAD:
+                        write_oldest()
+                while queue:
+                    write_oldest()
         return results
 
     def _split_groups(
@@ -217,12 +219,27 @@ class QA:
         chunks, chunk_of = chunk(a.doc_id, a.text, sents, counts, budget)
         return sents, chunks, chunk_of
 
-    def _embed(
-        self, group: list[_Split], catalog: dict
-    ) -> tuple[list[ArticleWrite], list[IngestResult]]:
-        """Encode a group of split articles: what to write, and the result of each article."""
+    @contextlib.contextmanager
+    def _encoder(self, todo: list[tuple[str, Article]]) -> Iterator[Encode]:
+        """Where an ingest's chunks are encoded while it splits and writes: processes of their
+        own for the local ONNX model when there is enough text to repay starting them (about a
+        second), else a thread (enough for a remote model, which waits on the network)."""
+        e = self.embedder
+        size = sum(len(a.text) for _, a in todo)
+        if isinstance(e, LocalEmbedder) and e.encoder != "torch" and size >= ENCODER_PROCESS_CHARS:
+            from qa.encoder_process import encoder_processes
+
+            with encoder_processes(e) as submit:
+                yield submit
+            return
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="qa-encode") as pool:
+            yield lambda chunks, spans: pool.submit(e.embed_chunks, chunks, spans)
+
+    def _inputs(self, group: list[_Split]) -> tuple[list[str], list[list[Span]]]:
+        """What the encoder gets for a group: each chunk with its article's title before it, and
+        the spans of the chunk's sentences in that text."""
         inputs: list[str] = []
-        spans: list[list[tuple[int, int]]] = []
+        spans: list[list[Span]] = []
         for _, a, sents, chunks, _ in group:
             prefix = _title_prefix(a.title, self.embedder)
             for c in chunks:
@@ -234,7 +251,13 @@ class QA:
                         for s in sents[c.first_sentence : c.last_sentence + 1]
                     ]
                 )
-        chunk_vecs, sent_vecs = self.embedder.embed_chunks(inputs, spans)
+        return inputs, spans
+
+    def _writes(
+        self, group: list[_Split], encoded: Encoded, catalog: dict
+    ) -> tuple[list[ArticleWrite], list[IngestResult]]:
+        """A group's article versions to write, with their vectors, and the result of each."""
+        chunk_vecs, sent_vecs = encoded
         writes: list[ArticleWrite] = []
         results: list[IngestResult] = []
         at = 0
@@ -252,12 +275,6 @@ class QA:
                 )
             )
         return writes, results
-
-    def _write(self, writes: list[ArticleWrite], results: list[IngestResult]) -> list[IngestResult]:
-        # One batched write per group: each Chroma upsert costs a commit besides its records,
-        # and the article records, the commit points, still go last (Store.write_articles).
-        self.store.write_articles(writes)
-        return results
 
     # --- reading ---------------------------------------------------------------------------
     def get(self, doc_id: str) -> Article:
