@@ -198,8 +198,9 @@ class Store:
                     started = time.perf_counter()
                     counts = self.count()  # Chroma rebuilds each index from its log on first use
                     logger.warning(
-                        "rebuilt the vector indexes of %s after a writer was killed (%d records, %.1fs)",
+                        "rebuilt the vector indexes of %s from Chroma's log%s (%d records, %.1fs)",
                         self.home,
+                        "" if rebuild_index else " after a writer was killed",
                         sum(counts.values()),
                         time.perf_counter() - started,
                     )

@@ -2,7 +2,10 @@
 
 Every trial forks a writer that ingests a generation of 30 articles into one QA_HOME and kills
 it (SIGKILL) at a point chosen by a seeded RNG: after a random delay, or just before its N-th
-Chroma call. A fresh process then checks, before any repair, that every article is whole (all the
+Chroma call (QA_CRASH_SEED picks other points). A fresh process opens the store as a user's next
+command would (which, since the killed writer left its pid in write.lock, has Chroma rebuild its
+vector indexes from its log: a kill inside Chroma's own index write leaves one it cannot load,
+chroma-core/chroma#7678, tests/test_rebuild_index.py), and checks that every article is whole (all the
 records of its committed version, as many sentences as its metadata says) or absent, that a
 replacement never lost the old version, and that answers cite only committed text; then it takes
 the write lock (which cleans up what the killed writer left) and checks that no orphan is left.

@@ -182,3 +182,26 @@ def test_repair_refuses_while_a_writer_holds_the_lock(tmp_path: Path) -> None:
         fcntl.flock(fh, fcntl.LOCK_EX)
         with pytest.raises(StoreError, match="writing to it"):
             Store(tmp_path, rebuild_index=True)
+
+
+@pytest.mark.slow
+def test_qa_check_names_the_damage_and_check_repair_mends_it(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    _run(_ingest, str(home))
+    _tear(home)
+    (home / "write.lock").write_text("")
+    env = {**os.environ, "QA_HOME": str(home)}
+
+    def qa(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "qa.cli", *args], capture_output=True, text=True, env=env, timeout=300
+        )
+
+    damaged = qa("check")
+    assert damaged.returncode == 2
+    assert "vector index" in damaged.stderr and "qa check --repair" in damaged.stderr
+    repaired = qa("check", "--repair")
+    assert repaired.returncode == 0, repaired.stderr
+    assert f"{N_ARTICLES} articles, {N_ARTICLES * 30} sentence" in repaired.stdout
+    assert "rebuilt the vector indexes" in repaired.stderr
+    assert qa("check").returncode == 0
