@@ -154,6 +154,19 @@ def encoder_processes(embedder: LocalEmbedder, processes: int | None = None) -> 
         w.close()
 
 
+def _die_with_parent() -> None:
+    """Have Linux kill this worker when the process that started it dies (a SIGKILLed ingest
+    would otherwise leave it encoding the groups it was given, a few seconds, for nobody)."""
+    if not sys.platform.startswith("linux"):
+        return  # elsewhere it stops at the end of its current group, on reading the closed pipe
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 def _serve(spec: dict[str, Any], requests: IO[bytes], answers: IO[bytes]) -> None:
     embedder = LocalEmbedder(
         batch_size=int(spec["batch_size"]),
@@ -176,6 +189,7 @@ def _serve(spec: dict[str, Any], requests: IO[bytes], answers: IO[bytes]) -> Non
 
 if __name__ == "__main__":
     # The pipe is the original stdout; anything a library prints goes to stderr instead.
+    _die_with_parent()
     pipe = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     _serve(json.loads(sys.argv[1]), sys.stdin.buffer, pipe)
