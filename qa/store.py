@@ -4,7 +4,8 @@ This is the only module that knows Chroma. Every article is written as a new *ve
 (sentence and chunk records whose ids carry the version) and becomes visible only when its
 article record is upserted last; readers ignore records of any other version. A crash mid-write
 therefore leaves the old version (or nothing) visible, never half an article, and `repair`
-deletes what the crash left behind.
+deletes what the crash left behind. A crash inside Chroma's own index write is mended by
+rebuilding the index from Chroma's log, which qa keeps for that (`Store._rebuild`).
 """
 
 from __future__ import annotations
