@@ -57,11 +57,11 @@ def _unit(x: np.ndarray) -> np.ndarray:
 ENCODERS: tuple[str, ...] = get_args(Encoder)
 """Backends of the local model; all compute all-MiniLM-L6-v2's token vectors:
 
-- `onnx-int8` (the default): ONNX Runtime, attention and layer norms fused, the matrix multiplies
-  quantized to int8 with one scale per output channel. About 2.5x faster than `torch`; on
+- `onnx-int8` (the default): ONNX Runtime, attention fused, the matrix multiplies quantized to
+  int8 with one scale per output channel. About 3.2x faster than `torch`; on
   RealTimeQA its chunk vectors have cosine >= 0.979 with the fp32 ones and its sentence vectors
   0.992 on average, and citation recall on the dev sets stays within a point (bench/README.md).
-- `onnx`: the same fused graph in fp32 (about 1.25x faster than `torch`, the same vectors).
+- `onnx`: the same graph in fp32 (about 1.4x faster than `torch`, the same vectors).
 - `torch`: sentence-transformers in fp32, the reference.
 
 The ONNX models are exported from the bundled weights at first use (torch.onnx: no download) into

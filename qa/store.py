@@ -976,7 +976,7 @@ def _log_complete(db: Any) -> bool:
 def _keep_log(db_path: Path) -> None:
     """Turn off Chroma's purging of its log in a store whose log is still complete, so that the
     vector indexes can always be rebuilt from it (`Store._rebuild`). The cost is disk: every
-    vector is stored twice (about 1.6 kB a record). Chroma offers no setting for this; it reads
+    record is stored twice (about 2 kB more a record). Chroma offers no setting for this; it reads
     the flag from this table before each purge. A store whose log was purged is left as it is."""
     import sqlite3
 
