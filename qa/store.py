@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -181,14 +181,7 @@ class Store:
         self._journal = self.home / f"pending-{tag}.json"
         try:
             with self._opening():
-                # A writer killed holding the write lock may have torn an index (see _rebuild).
-                lock = "free" if url else self._lock_state()
-                if rebuild_index and lock == "held":
-                    raise StoreError(
-                        f"Cannot rebuild the vector index of {self.home}: a qa process is writing to it.",
-                        help="Wait for it to finish and try again.",
-                    )
-                rebuilt = (lock == "died" or rebuild_index and not url) and self._rebuild()
+                rebuilt = not url and self._rebuild_if_torn(force=rebuild_index)
                 self._client = self._call(self._connect, url, token)
                 self.articles = self._collection("articles")
                 self.sentences = self._collection("sentences")
@@ -252,20 +245,33 @@ class Store:
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
-    def _lock_state(self) -> Literal["free", "held", "died"]:
-        """The write lock: held by a live process, free, or free but left by a writer that was
-        killed holding it (its pid is still in `write.lock`; a writer that finishes empties it)."""
+    def _rebuild_if_torn(self, force: bool) -> bool:
+        """Rebuild the vector indexes (`_rebuild`) if the last writer was killed while it held the
+        write lock (its pid is still in `write.lock`; a writer that finishes empties the file),
+        or if `force`. The write lock is held meanwhile; returns whether they were rebuilt."""
         path = self.home / "write.lock"
-        if not path.exists():
-            return "free"
+        if not (force or path.exists()):
+            return False
         with open(path, "a+") as fh:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                return "held"
+            except OSError:  # a live writer: nothing was torn, and nothing may be moved now
+                if force:
+                    raise StoreError(
+                        f"Cannot rebuild the vector index of {self.home}: a qa process is writing to it.",
+                        help="Wait for it to finish and try again.",
+                    ) from None
+                return False
             try:
                 fh.seek(0)
-                return "died" if fh.read().strip() else "free"
+                if not (force or fh.read().strip()):
+                    return False
+                if not self._rebuild():
+                    return False
+                fh.seek(0)
+                fh.truncate()  # mended: the next process need not rebuild again
+                fh.flush()
+                return True
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
@@ -289,8 +295,8 @@ class Store:
         with contextlib.closing(sqlite3.connect(db_path, timeout=30)) as db:
             if not _log_complete(db):
                 logger.warning(
-                    "%s: a writer was killed, but Chroma's log of this store is incomplete (it was "
-                    "created by an older qa), so its vector index cannot be rebuilt from it",
+                    "%s: Chroma's log of this store is incomplete (it was created by an older qa), "
+                    "so its vector index cannot be rebuilt from it",
                     self.home,
                 )
                 return False
@@ -307,9 +313,7 @@ class Store:
                 segments,
             )
             db.commit()
-        # The indexes are gone; from here Chroma rebuilds them whoever opens the store next.
-        (self.home / "write.lock").write_text("")
-        return True
+        return True  # the indexes are gone; Chroma rebuilds them whoever opens the store next
 
     def _connect(self, url: str | None, token: str | None) -> Any:
         import chromadb
