@@ -284,8 +284,9 @@ class Store:
         place every 1,000 records and then drops from its log what the files now hold; a process
         killed inside that rewrite leaves an index that cannot be loaded or extended ("Failed to
         apply logs to the hnsw segment writer", chroma-core/chroma#7678), whose vectors exist
-        nowhere else unless the log was kept (`_keep_log`). Rebuilding costs about a second per
-        10,000 records and happens only after a writer was killed, or on `qa check --repair`.
+        nowhere else unless the log was kept (`_keep_log`). Rebuilding takes 2 s for 17,000 records
+        and 86 s for 589,000 (10,000 articles); it happens only after a writer was killed, or on
+        `qa check --repair`.
         """
         import sqlite3
 
