@@ -13,7 +13,7 @@ Speed is reported as ratios against yardsticks run in the same process, because 
   fp32 MiniLM through LocalLangChainEmbeddings, langchain_chroma.Chroma in a temp dir);
 - offline `ask` latency (p50/p95 after start-up) and peak RSS of a fresh process at each corpus
   size. Larger corpora replicate the real articles under new ids, with the vectors computed at
-  ingest slightly perturbed, written with Store.write_article: Chroma, the BM25 index build and
+  ingest slightly perturbed, written with Store.write_articles: Chroma, the BM25 index build and
   load, retrieval and selection are the real ones;
 - cold start of `qa ask` (process start to answer) after `qa ingest seeds/`, and of `qa serve`
   until its port answers.

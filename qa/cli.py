@@ -331,17 +331,14 @@ def check(
     home: HomeOpt = None,
 ) -> None:
     """Read every record and report what is inconsistent. Exit 1 if a problem remains."""
-    try:
-        if repair:
-            # Opening with rebuild_index has Chroma rebuild its vector indexes from its log
-            # (a kill inside Chroma's index write leaves one it cannot load).
-            from qa.service import QA
-            from qa.store import Store
+    from qa.service import QA
+    from qa.store import Store
 
-            settings = _settings(home)
-            qa = QA(settings, store=Store.from_settings(settings, rebuild_index=True))
-        else:
-            qa = _service(home)
+    try:
+        settings = _settings(home)
+        # With --repair the store is opened with rebuild_index: Chroma rebuilds its vector
+        # indexes from its log (a kill inside Chroma's index write leaves one it cannot load).
+        qa = QA(settings, store=Store.from_settings(settings, rebuild_index=repair))
         removed = 0
         if repair:
             with qa.store.write_lock():  # also finishes the cleanup of any interrupted write

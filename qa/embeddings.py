@@ -26,7 +26,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 Span = tuple[int, int]
 Encoded = tuple[np.ndarray, list[np.ndarray]]  # what embed_chunks returns: chunk and sentence vectors
-Encode = Callable[[Sequence[str], Sequence[Sequence[Span]]], "Future[Encoded]"]  # embed_chunks, later
+Encode = Callable[[Sequence[str], Sequence[Sequence[Span]]], Future[Encoded]]  # embed_chunks, later
 
 
 class Embedder(Protocol):

@@ -52,7 +52,7 @@ class ArticleMeta:
 
 
 class ArticleWrite(NamedTuple):
-    """One article version to write: what `Store.write_article` takes, as one value."""
+    """One article version to write, with its vectors (`Store.write_articles`)."""
 
     article: Article
     version: str
@@ -482,41 +482,13 @@ class Store:
         logger.warning("cleaned up %d write(s) left unfinished by an earlier process", len(entries))
         self._save_pending([])
 
-    def write_article(
-        self,
-        article: Article,
-        version: str,
-        sentences: Sequence[Sentence],
-        sentence_vectors: np.ndarray,
-        chunks: Sequence[Chunk],
-        chunk_vectors: np.ndarray,
-        chunk_of_sentence: Sequence[int],
-    ) -> None:
-        """Write a new version of an article; it becomes visible only at the end (see module doc).
-
-        Call inside `write_lock()`.
-        """
-        self.write_articles(
-            [
-                ArticleWrite(
-                    article,
-                    version,
-                    sentences,
-                    sentence_vectors,
-                    chunks,
-                    chunk_vectors,
-                    chunk_of_sentence,
-                )
-            ]
-        )
-
     def write_articles(self, writes: Sequence[ArticleWrite]) -> None:
         """Write new versions of several articles (distinct doc ids) with few Chroma calls.
 
         Each upsert costs a commit (~20 ms) besides ~1 ms a record, so the records of many
         articles go in together: all sentences, then all chunks, then the article records, the
         commit points, in one call. Until that call an article's old version (or nothing) stays
-        visible, as with `write_article`. Call inside `write_lock()`.
+        visible (see the module doc). Call inside `write_lock()`.
         """
         if not writes:
             return
