@@ -100,17 +100,12 @@ def _percentile(values: Sequence[float], q: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (at - lo)
 
 
-def _load_jsonl(path: Path) -> list[dict[str, Any]]:
-    with path.open(encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
-
-
 # --- ingest --------------------------------------------------------------------------------
 
 
 def ingest_qa(docs: Path, home: Path, encoder: str, cache: Path) -> tuple[float, Any]:
     """Wall time of `QA.ingest` of the docs file into a fresh store; returns it and the QA."""
-    from qa.embeddings import local_embedder
+    from qa.embed.local import local_embedder
     from qa.service import QA
     from qa.settings import Settings
 
@@ -247,11 +242,12 @@ def query_child(home: Path, questions: Path, cache: Path, encoder: str, repeat: 
 def _query_main(args: argparse.Namespace) -> int:
     """In a fresh process: open the store, answer every question offline, report timings."""
     t_import = time.perf_counter()
-    from qa.embeddings import local_embedder
+    from qa.embed.local import local_embedder
+    from qa.evaluation.io import load_jsonl
     from qa.service import QA
     from qa.settings import Settings
 
-    qs = [q["question"] for q in _load_jsonl(args.questions)][: args.limit]
+    qs = [q["question"] for q in load_jsonl(args.questions)][: args.limit]
     qa = QA(Settings(home=args.home, mode="extractive"),
             embedder=local_embedder(64, args.encoder, args.cache))
     t = time.perf_counter()
@@ -517,7 +513,8 @@ def render(results: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace, log: Log = _log) -> Path:
-    from qa.embeddings import DEFAULT_ENCODER, local_embedder
+    from qa.embed.local import DEFAULT_ENCODER, local_embedder
+    from qa.evaluation.io import load_jsonl
 
     out = args.out or ROOT / "bench" / "reports" / date.today().isoformat()
     out.mkdir(parents=True, exist_ok=True)
@@ -540,7 +537,7 @@ def run(args: argparse.Namespace, log: Log = _log) -> Path:
     try:
         qa_main: Any = None
         if "ingest" in sections:
-            docs = _load_jsonl(args.docs)
+            docs = load_jsonl(args.docs)
             log(f"loading encoders {encoders} (+ torch for the yardsticks)")
             for enc in encoders:
                 local_embedder(64, enc, cache)
@@ -622,7 +619,7 @@ def scale(args: argparse.Namespace, qa_main: Any, work: Path, cache: Path, encod
           out: Path, results: dict[str, Any], log: Log) -> tuple[list[dict[str, Any]], Any]:
     """Grow one store through the sizes from the ingested corpus, querying a fresh process at
     each size; returns the points and the p50 growth from 1k to 10k articles."""
-    from qa.retrieval import LexicalIndex
+    from qa.retrieve.lexical import LexicalIndex
     from qa.settings import Settings
     from qa.store import Store
 

@@ -28,9 +28,10 @@ ENCODERS = ("torch", "onnx-int8")
 
 def evaluate(dataset: str, encoder: str, data: Path, out_dir: Path) -> dict:
     """Scores of one encoder on one dev set (the predictions are kept in out_dir)."""
-    from qa.embeddings import local_embedder
+    from qa.embed.local import local_embedder
+    from qa.evaluation.io import load_jsonl
     from qa.evaluation.run import run
-    from qa.evaluation.score import load_jsonl, score
+    from qa.evaluation.score import score
     from qa.settings import Settings
 
     os.environ["QA_ENCODER"] = encoder

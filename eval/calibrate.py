@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.evaluation.score import load_jsonl
+from qa.evaluation.io import load_jsonl
 from qa.service import QA
 from qa.settings import Settings
 

@@ -26,15 +26,16 @@ import numpy as np
 # Runs from a checkout without installing the package: the project root goes on the path.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from qa.clean import clean  # noqa: E402
-from qa.embeddings import Embedder, local_embedder  # noqa: E402
-from qa.sentences import split  # noqa: E402
-from qa.summary_select import (  # noqa: E402
+from qa.embed.base import Embedder
+from qa.embed.local import local_embedder  # noqa: E402
+from qa.summarize.select import (  # noqa: E402
     DEFAULT_PARAMS,
     UNTUNED_PARAMS,
     SelectionParams,
     select_sentences,
 )
+from qa.text.clean import clean  # noqa: E402
+from qa.text.sentences import split  # noqa: E402
 
 # ../shared/eval next to the project, where development and CI keep the licensed files.
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared/eval/summarization_cnndm_frank.jsonl"

@@ -1,10 +1,10 @@
-"""Fit the evidence model (qa/evidence_model.json) on the dev sets and report how it selects.
+"""Fit the evidence model (qa/retrieve/evidence_model.json) on the dev sets and report how it selects.
 
     python eval/train_evidence_model.py [--data ../shared/eval] [--home DIR] [--write]
 
 For every answerable dev question, the retriever's MODEL_CANDIDATES most relevant sentences are
 labelled evidence when they match a gold or silver evidence sentence (the scorer's own matching),
-and a logistic regression learns P(evidence) from the features in qa/evidence_model.py. The
+and a logistic regression learns P(evidence) from the features in qa/retrieve/evidence_model.py. The
 report shows, with probabilities from models that never saw the question (5 folds by question,
 and leave one whole set out), what the product's `select` cites at several thresholds: gold
 evidence recall (RealTimeQA: gold or silver hit), precision of cited sentences, the RealTimeQA
@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from qa import evidence_model
 from qa.evaluation import metrics as m
-from qa.evaluation.score import load_jsonl
-from qa.retrieval import MODEL_CANDIDATES, Candidate, features, select
+from qa.evaluation.io import load_jsonl
+from qa.retrieve import evidence_model
+from qa.retrieve.evidence import MODEL_CANDIDATES, Candidate, features, select
 from qa.service import QA
 from qa.settings import Settings
 
@@ -116,7 +116,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/eval"))
     parser.add_argument("--home", type=Path, default=Path("/tmp/qa-evidence-model"))
-    parser.add_argument("--write", action="store_true", help="save qa/evidence_model.json")
+    parser.add_argument("--write", action="store_true", help="save qa/retrieve/evidence_model.json")
     args = parser.parse_args()
     if not (args.data / "hotpotqa_questions.jsonl").exists():
         print(f"{args.data}: the dev sets are not there (see ../shared/eval/README.md)", file=sys.stderr)

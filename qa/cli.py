@@ -240,7 +240,7 @@ def serve(
     home: HomeOpt = None,
 ) -> None:
     """Start the web app over the library in QA_HOME."""
-    from qa.ui import launch
+    from qa.web.app import launch
 
     try:
         launch(_service(home, host=host, port=port))
@@ -287,7 +287,7 @@ def export_(
     home: HomeOpt = None,
 ) -> None:
     """Write the whole library (texts, metadata, ids, vectors) to one JSONL file."""
-    from qa.transfer import export_library
+    from qa.ingest.transfer import export_library
 
     try:
         n = export_library(_service(home), path, vectors=not no_vectors)
@@ -309,7 +309,7 @@ def import_(
 ) -> None:
     """Re-create an exported library here (embedded, or QA_CHROMA_URL). Importing twice changes
     nothing. Exit 1 if any article failed."""
-    from qa.transfer import import_library
+    from qa.ingest.transfer import import_library
 
     try:
         results = import_library(_service(home), path, reembed=reembed)
@@ -331,19 +331,9 @@ def check(
     home: HomeOpt = None,
 ) -> None:
     """Read every record and report what is inconsistent. Exit 1 if a problem remains."""
-    from qa.service import QA
-    from qa.store import Store
-
     try:
-        settings = _settings(home)
-        # With --repair the store is opened with rebuild_index: Chroma rebuilds its vector
-        # indexes from its log (a kill inside Chroma's index write leaves one it cannot load).
-        qa = QA(settings, store=Store.from_settings(settings, rebuild_index=repair))
-        removed = 0
-        if repair:
-            with qa.store.write_lock():  # also finishes the cleanup of any interrupted write
-                removed = qa.store.repair()
-        health = qa.store.check()
+        with _service(home) as qa:
+            health, removed = qa.check(repair=repair)
     except QAError as exc:
         _fail(exc)
         return

@@ -3,48 +3,41 @@
 from __future__ import annotations
 
 import builtins
-import contextlib
 import logging
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
-
-from qa.answer import abstention, extractive_answer
-from qa.chunking import TITLE_TOKENS, chunk, sentences_of
-from qa.conversation import Conversation
-from qa.embeddings import Embedder, Encode, Encoded, LocalEmbedder, Span, local_embedder
+from qa.answer.conversation import Conversation
+from qa.answer.extractive import abstention, extractive_answer
+from qa.embed.base import Embedder
 from qa.errors import InputError, QAError
-from qa.ingest import Failure, iter_files, read_file
-from qa.links import TitleIndex
-from qa.retrieval import Filters, LexicalIndex, Retrieval, Retriever
+from qa.ingest.indexing import Indexer, Progress
+from qa.ingest.readers import Failure, finish, iter_files, make_doc_id, read_file
+from qa.retrieve.hybrid import Retrieval, Retriever
+from qa.retrieve.lexical import LexicalIndex
+from qa.retrieve.links import TitleIndex
 from qa.settings import Settings
-from qa.store import ArticleWrite, Store
+from qa.store import Health, Store
+from qa.text.dates import day_number
 from qa.types import (
     Answer,
     Article,
     ArticleInfo,
-    Chunk,
     Evidence,
+    Filters,
     IngestResult,
     Sentence,
     Summary,
+    elapsed_ms,
 )
 
 logger = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 4000
-Progress = Callable[[int, int, str], None]  # (done, total, current name)
-_Split = tuple[str, Article, list[Sentence], list[Chunk], list[int]]  # path, article, its parts
-# Text an ingest must hold before the local encoder gets processes of its own (qa.encoder_process):
-# about 4 s of encoding, against about a second to start them and load the model.
-ENCODER_PROCESS_CHARS = 200_000
-ENCODE_AHEAD = 2  # groups handed to the encoder beyond the one being written
 
 
 class QA:
@@ -76,7 +69,7 @@ class QA:
         # Loading the model costs seconds; `list` and `delete` never need it.
         if self._embedder is None:
             if self.settings.embedder == "openai":
-                from qa.embeddings import OpenAIEmbedder
+                from qa.embed.openai import OpenAIEmbedder
 
                 self._embedder = OpenAIEmbedder(
                     self.settings.openai_embedding_model,
@@ -84,7 +77,10 @@ class QA:
                     self.settings.openai_base_url,
                 )
             else:
-                self._embedder = local_embedder(self.settings.embed_batch_size, self.settings.encoder)
+                from qa.embed.local import local_embedder
+
+                s = self.settings
+                self._embedder = local_embedder(s.embed_batch_size, s.encoder, s.model_cache_dir)
         return self._embedder
 
     @property
@@ -92,6 +88,10 @@ class QA:
         return Retriever(self.store, self.embedder, self.lexical, self.settings, self.titles)
 
     # --- ingest ----------------------------------------------------------------------------
+    @property
+    def indexer(self) -> Indexer:
+        return Indexer(self.store, lambda: self.embedder, self.settings)
+
     def ingest(
         self, paths: Sequence[str | Path], progress: Progress | None = None
     ) -> list[IngestResult]:
@@ -107,15 +107,13 @@ class QA:
                     results.append(IngestResult(path=got.path, status="failed", reason=got.reason))
                 else:
                     articles.append((str(item), got))
-        results.extend(self._ingest_articles(articles, progress))
+        results.extend(self.indexer.run(articles, progress))
         return results
 
     def ingest_articles(
         self, articles: Iterable[Article], progress: Progress | None = None
     ) -> list[IngestResult]:
         """Ingest Article objects built in code (text is cleaned like a file's)."""
-        from qa.ingest import finish
-
         prepared: list[tuple[str, Article]] = []
         failed: list[IngestResult] = []
         for a in articles:
@@ -125,156 +123,35 @@ class QA:
                 failed.append(
                     IngestResult(path="<api>", doc_id=a.doc_id, status="failed", reason=str(exc))
                 )
-        return failed + self._ingest_articles(prepared, progress)
+        return failed + self.indexer.run(prepared, progress)
 
-    def _ingest_articles(
-        self, articles: list[tuple[str, Article]], progress: Progress | None
+    def ingest_text(
+        self,
+        text: str,
+        *,
+        title: str = "",
+        source: str = "",
+        published_at: date | None = None,
+        doc_id: str | None = None,
     ) -> list[IngestResult]:
-        results: list[IngestResult] = []
-        if not articles:
-            return results
-        # Later duplicates of a doc_id in one call win, as if ingested one after the other.
-        last: dict[str, int] = {a.doc_id: i for i, (_, a) in enumerate(articles)}
-        with self.store.write_lock():
-            catalog = self.store.refresh().articles
-            todo: list[tuple[str, Article]] = []
-            for i, (path, a) in enumerate(articles):
-                if last[a.doc_id] != i:
-                    continue
-                old = catalog.get(a.doc_id)
-                if old is not None and old.content_hash == a.content_hash:
-                    results.append(
-                        IngestResult(
-                            path=path,
-                            doc_id=a.doc_id,
-                            status="unchanged",
-                            n_sentences=old.n_sentences,
-                        )
-                    )
-                else:
-                    todo.append((path, a))
-            total = len(todo)
-            done = 0
-            # Groups wait at the encoder while the oldest is written, so that the encoder never
-            # waits for a write; at most ENCODE_AHEAD + 1 groups of vectors are held.
-            queue: deque[tuple[list[_Split], list[IngestResult], Future[Encoded] | None]] = deque()
-
-            def write_oldest() -> None:
-                nonlocal done
-                group, failed, encoding = queue.popleft()
-                results.extend(failed)  # as if reported when met, before their group
-                if encoding is None:
-                    return
-                writes, written = self._writes(group, encoding.result(), catalog)
-                # One batched write per group: each Chroma upsert costs a commit besides its
-                # records; the article records, the commit points, still go last.
-                self.store.write_articles(writes)
-                results.extend(written)
-                done += len(written)
-                if progress:
-                    progress(done, total, written[-1].doc_id or "")
-
-            with self._encoder(todo) as encode:
-                for group, failed in self._split_groups(todo):
-                    queue.append((group, failed, encode(*self._inputs(group)) if group else None))
-                    if len(queue) > ENCODE_AHEAD:
-                        write_oldest()
-                while queue:
-                    write_oldest()
-        return results
-
-    def _split_groups(
-        self, todo: list[tuple[str, Article]]
-    ) -> Iterator[tuple[list[_Split], list[IngestResult]]]:
-        """The articles split, in groups of about four encoder batches of chunks (so that the
-        encoder sees full batches), each with the failures met while it was gathered."""
-        group: list[_Split] = []
-        failed: list[IngestResult] = []
-        n_chunks = 0
-        for path, a in todo:
-            try:
-                sents, chunks, chunk_of = self._split(a)
-            except InputError as exc:
-                failed.append(
-                    IngestResult(path=path, doc_id=a.doc_id, status="failed", reason=str(exc))
-                )
-                continue
-            group.append((path, a, sents, chunks, chunk_of))
-            n_chunks += len(chunks)
-            if n_chunks >= 4 * self.settings.embed_batch_size:
-                yield group, failed
-                group, failed, n_chunks = [], [], 0
-        if group or failed:
-            yield group, failed
-
-    def _split(self, a: Article) -> tuple[list[Sentence], list[Chunk], list[int]]:
-        e = self.embedder
-        offsets = getattr(e, "token_offsets", None)
-        title_tokens = min(TITLE_TOKENS, e.count_tokens(a.title)) + 1 if a.title else 0
-        budget = min(self.settings.chunk_max_tokens, e.max_tokens - title_tokens)
-        sents, counts = sentences_of(a, e.count_tokens, offsets, budget)
-        if not sents:
-            raise InputError("no sentences found in the text")
-        a.n_sentences = len(sents)
-        chunks, chunk_of = chunk(a.doc_id, a.text, sents, counts, budget)
-        return sents, chunks, chunk_of
-
-    @contextlib.contextmanager
-    def _encoder(self, todo: list[tuple[str, Article]]) -> Iterator[Encode]:
-        """Where an ingest's chunks are encoded while it splits and writes: processes of their
-        own for the local ONNX model when there is enough text to repay starting them (about a
-        second), else a thread (enough for a remote model, which waits on the network)."""
-        e = self.embedder
-        size = sum(len(a.text) for _, a in todo)
-        if isinstance(e, LocalEmbedder) and e.encoder != "torch" and size >= ENCODER_PROCESS_CHARS:
-            from qa.encoder_process import encoder_processes
-
-            with encoder_processes(e) as submit:
-                yield submit
-            return
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="qa-encode") as pool:
-            yield lambda chunks, spans: pool.submit(e.embed_chunks, chunks, spans)
-
-    def _inputs(self, group: list[_Split]) -> tuple[list[str], list[list[Span]]]:
-        """What the encoder gets for a group: each chunk with its article's title before it, and
-        the spans of the chunk's sentences in that text."""
-        inputs: list[str] = []
-        spans: list[list[Span]] = []
-        for _, a, sents, chunks, _ in group:
-            prefix = _title_prefix(a.title, self.embedder)
-            for c in chunks:
-                base = sents[c.first_sentence].start
-                inputs.append(prefix + c.text)
-                spans.append(
-                    [
-                        (len(prefix) + s.start - base, len(prefix) + s.end - base)
-                        for s in sents[c.first_sentence : c.last_sentence + 1]
-                    ]
-                )
-        return inputs, spans
-
-    def _writes(
-        self, group: list[_Split], encoded: Encoded, catalog: dict
-    ) -> tuple[list[ArticleWrite], list[IngestResult]]:
-        """A group's article versions to write, with their vectors, and the result of each."""
-        chunk_vecs, sent_vecs = encoded
-        writes: list[ArticleWrite] = []
-        results: list[IngestResult] = []
-        at = 0
-        for path, a, sents, chunks, chunk_of in group:
-            cv = chunk_vecs[at : at + len(chunks)]
-            sv = np.concatenate(sent_vecs[at : at + len(chunks)], axis=0)
-            at += len(chunks)
-            writes.append(ArticleWrite(a, a.content_hash[:16], sents, sv, chunks, cv, chunk_of))
-            results.append(
-                IngestResult(
-                    path=path,
-                    doc_id=a.doc_id,
-                    status="replaced" if a.doc_id in catalog else "added",
-                    n_sentences=len(sents),
-                )
-            )
-        return writes, results
+        """Ingest pasted text. Its id, unless given, comes from its title, else from its text
+        (so pasting the same text twice says `unchanged`)."""
+        text = (text or "").strip()
+        if not text:
+            raise InputError("Paste the article's text first.")
+        title = (title or "").strip()
+        if doc_id is None:
+            pasted = "pasted-" + uuid.uuid5(uuid.NAMESPACE_URL, text).hex[:12]
+            doc_id = make_doc_id(title) if title else pasted
+        article = Article(
+            doc_id=doc_id,
+            title=title,
+            source=(source or "").strip(),
+            published_at=published_at.isoformat() if published_at else None,
+            text=text,
+        )
+        shown = title or "pasted text"
+        return [r.model_copy(update={"path": shown}) for r in self.ingest_articles([article])]
 
     # --- reading ---------------------------------------------------------------------------
     def get(self, doc_id: str) -> Article:
@@ -288,6 +165,37 @@ class QA:
         with self.store.write_lock():
             self.store.refresh()
             self.store.delete_article(doc_id)
+
+    def check(self, repair: bool = False) -> tuple[Health, int]:
+        """Read every record and report what is inconsistent, with how many leftover records
+        were removed. `repair` first rebuilds the vector indexes of an embedded store from
+        Chroma's log and deletes what interrupted writes left behind."""
+        removed = 0
+        if repair:
+            self.store.rebuild_index()
+            with self.store.write_lock():  # also finishes the cleanup of any interrupted write
+                removed = self.store.repair()
+        return self.store.check(), removed
+
+    def describe(self) -> dict[str, str]:
+        """What this QA runs on, for a face to show: embedder, chat model and store."""
+        s = self.settings
+        llm = f"{s.llm_model} (LLM configured)" if s.llm_configured else "none (extractive answers)"
+        try:
+            embedder = self.embedder.name
+        except QAError as exc:
+            embedder = f"unavailable: {exc.user_message()}"
+        return {"embedder": embedder, "model": llm, "store": self.store.describe()}
+
+    def close(self) -> None:
+        """Release the store (an embedded Chroma keeps its files open until then)."""
+        self.store.close()
+
+    def __enter__(self) -> QA:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # --- answers ---------------------------------------------------------------------------
     def retrieve(
@@ -315,7 +223,7 @@ class QA:
     def llm(self) -> Any:
         """The chat model: the injected one, else one built from settings (ConfigError if none)."""
         if self.chat_model is None:
-            from qa.llm import chat_model
+            from qa.answer.provider import chat_model
 
             self.chat_model = chat_model(self.settings)
         return self.chat_model
@@ -365,7 +273,7 @@ class QA:
             if _stream:
                 yield answer.answer
         elif resolved == "llm":
-            from qa.chain import llm_answer, llm_answer_stream
+            from qa.answer.chain import llm_answer, llm_answer_stream
 
             context = _context(r)
             kwargs = dict(settings=self.settings, model=self.llm(),
@@ -393,12 +301,12 @@ class QA:
         if resolved == "extractive" or answer.abstained:
             answer.confidence = r.confidence
         answer.timings_ms = {**r.timings_ms, **answer.timings_ms,
-                             "total": round((time.perf_counter() - t0) * 1000, 2)}
+                             "total": elapsed_ms(t0)}
         yield answer
 
     def condense(self, conversation: Conversation, question: str, mode: str | None = None) -> str:
         """A follow-up as a standalone question: by the model in LLM mode, by the documented
-        heuristic of qa.conversation offline."""
+        heuristic of qa.answer.conversation offline."""
         model = self.llm() if self._mode(mode) == "llm" else None
         return conversation.standalone(question, model, self.settings)
 
@@ -407,10 +315,14 @@ class QA:
         return final_answer(self.chat_stream(conversation, question, **kwargs))
 
     def chat_stream(
-        self, conversation: Conversation, question: str, **kwargs: Any
+        self, conversation: Conversation, question: str, *, standalone: str | None = None, **kwargs: Any
     ) -> Iterator[str | Answer]:
-        """`ask_stream` for a conversation turn; the final Answer carries `standalone_question`."""
-        standalone = self.condense(conversation, question, kwargs.get("mode"))
+        """`ask_stream` for a conversation turn; the final Answer carries `standalone_question`.
+
+        `standalone`: the question already condensed by `condense` (a face that shows it before
+        the answer streams passes it, so the model is not asked twice)."""
+        if standalone is None:
+            standalone = self.condense(conversation, question, kwargs.get("mode"))
         final: Answer | None = None
         for piece in self.ask_stream(standalone, **kwargs):
             if isinstance(piece, Answer):
@@ -433,23 +345,40 @@ class QA:
         Offline: chosen stored sentences. LLM mode: map-reduce by the model over the articles'
         sentences, every summary sentence cited and checked; the offline summary is the fallback.
         """
-        from qa.summarize import summarize
+        from qa.summarize.extractive import Summarizer
 
-        ids = list(doc_ids or [])
-        extractive = summarize(self, ids, query=query, max_sentences=max_sentences)
+        summarizer = Summarizer(self.store, lambda: self.embedder, self.retrieve, self.settings)
+        extractive = summarizer.summarize(list(doc_ids or []), query=query, max_sentences=max_sentences)
         if self._mode(mode) == "extractive":
             return extractive
-        from qa.chain import llm_summarize
+        from qa.summarize.llm import llm_summarize
 
-        by_article = [_as_evidence(self, d) for d in extractive.doc_ids]
+        by_article = [summarizer.evidence(d) for d in extractive.doc_ids]
         return llm_summarize(by_article, settings=self.settings, model=self.llm(),
                              embedder=self.embedder, query=query,
                              fallback=lambda: extractive)
 
     # Last in the class body so that `list` still names the builtin in the annotations above.
-    def list(self) -> builtins.list[ArticleInfo]:
-        """The stored articles, without their text."""
-        return self.store.list_articles()
+    def list(
+        self,
+        *,
+        query: str | None = None,
+        sources: Sequence[str] | None = None,
+        since: date | None = None,
+        until: date | None = None,
+    ) -> builtins.list[ArticleInfo]:
+        """The stored articles, without their text, in doc id order; `query` keeps those whose
+        title, source or id contains it (any case), the others narrow by source and date."""
+        rows = self.store.list_articles()
+        needle = (query or "").strip().lower()
+        filters = Filters(sources=list(sources) if sources else None, since=since, until=until)
+        if not needle and not filters.active:
+            return rows
+        return [
+            r for r in rows
+            if (not needle or any(needle in (v or "").lower() for v in (r.title, r.source, r.doc_id)))
+            and (not filters.active or filters.allows(r.source, day_number(r.published_at)))
+        ]
 
 
 def final_answer(pieces: Iterable[str | Answer]) -> Answer:
@@ -470,12 +399,6 @@ def _context(r: Retrieval) -> list[Evidence]:
     return list(r.evidence) + [e for e in r.candidates if e.sentence.sentence_id not in seen][:15]
 
 
-def _as_evidence(qa: QA, doc_id: str) -> list[Evidence]:
-    meta = qa.store.catalog().articles[doc_id]
-    return [Evidence(sentence=s, title=meta.title, source=meta.source,
-                     published_at=meta.published_at) for s in qa.sentences(doc_id)]
-
-
 def check_question(question: str) -> str:
     q = (question or "").strip()
     if not q:
@@ -487,14 +410,3 @@ def check_question(question: str) -> str:
     if not any(ch.isalnum() for ch in q):
         raise InputError("The question has no words in it.")
     return q
-
-
-def _title_prefix(title: str, embedder: Embedder) -> str:
-    if not title:
-        return ""
-    offsets = getattr(embedder, "token_offsets", None)
-    if offsets is not None:
-        spans = offsets(title)
-        if len(spans) > TITLE_TOKENS:
-            title = title[: spans[TITLE_TOKENS - 1][1]]
-    return title + "\n"

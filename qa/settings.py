@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-Encoder = Literal["onnx-int8", "onnx", "torch"]  # backends of the local model (qa.embeddings)
+Encoder = Literal["onnx-int8", "onnx", "torch"]  # backends of the local model (qa.embed.local)
 
 
 def default_home() -> Path:
@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     )
     collection: str = Field(
         default="qa", description="Name prefix of the Chroma collections holding this library."
+    )
+    model_cache: Path | None = Field(
+        default=None,
+        description="Folder of the local model's ONNX exports, made once from the bundled weights "
+        "(QA_MODEL_CACHE); default: <home>/cache.",
     )
     chroma_url: str | None = Field(
         default=None,
@@ -73,8 +78,8 @@ class Settings(BaseSettings):
     encoder: Encoder = Field(
         default="onnx-int8",
         description="Backend of the local model (QA_ENCODER): 'onnx-int8' ONNX Runtime with int8 "
-        "weights (about 2.5x faster than torch, citation recall within a point), 'onnx' the same "
-        "graph in fp32, 'torch' sentence-transformers fp32, the reference (bench/README.md).",
+        "weights, the fastest; 'onnx' the same graph in fp32; 'torch' sentence-transformers fp32, the "
+        "reference. Their speeds and recall are measured in bench/ (bench/README.md).",
     )
     embed_batch_size: int = Field(default=64, description="Chunks encoded per batch at ingest.")
 
@@ -174,6 +179,10 @@ class Settings(BaseSettings):
     auth: str | None = Field(
         default=None, description="'user:password' turns on the web app's login (QA_AUTH)."
     )
+
+    @property
+    def model_cache_dir(self) -> Path:
+        return self.model_cache or self.home / "cache"
 
     @property
     def llm_configured(self) -> bool:

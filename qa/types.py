@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
+from datetime import date
 from typing import Literal
 
 from pydantic import BaseModel, Field
+
+from qa.text.dates import day_number
+
+ABSTAIN_PHRASE = "The articles do not answer this."
+"""What every face answers when the articles do not answer the question."""
 
 
 class Article(BaseModel):
@@ -54,6 +62,22 @@ class Evidence(BaseModel):
     score: float = 0.0
     dense: float = 0.0
     lexical: float = 0.0
+
+    def cite(self, n: int) -> Citation:
+        """This sentence as citation number `n`, at its stored span."""
+        s = self.sentence
+        return Citation(
+            n=n,
+            doc_id=s.doc_id,
+            title=self.title,
+            source=self.source,
+            published_at=self.published_at,
+            sentence_id=s.sentence_id,
+            start=s.start,
+            end=s.end,
+            text=s.text,
+            score=self.score,
+        )
 
 
 class Citation(BaseModel):
@@ -138,3 +162,31 @@ class ArticleInfo(BaseModel):
     published_at: str | None
     url: str | None = None
     n_sentences: int
+
+
+@dataclass
+class Filters:
+    """Restrict retrieval to some sources, some articles, and a publication date range
+    (inclusive). The store turns it into its own query language."""
+
+    sources: list[str] | None = None
+    since: date | None = None
+    until: date | None = None
+
+    def allows(self, source: str, day: int | None) -> bool:
+        if self.sources and source not in self.sources:
+            return False
+        if self.since and (day is None or day < (day_number(self.since.isoformat()) or 0)):
+            return False
+        if self.until and (day is None or day > (day_number(self.until.isoformat()) or 0)):
+            return False
+        return True
+
+    @property
+    def active(self) -> bool:
+        return bool(self.sources or self.since or self.until)
+
+
+def elapsed_ms(t0: float) -> float:
+    """Milliseconds since `t0` (a `time.perf_counter()` reading), as `timings_ms` holds them."""
+    return round((time.perf_counter() - t0) * 1000, 2)

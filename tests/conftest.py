@@ -9,11 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes import HashEmbedder
-
-ROOT = Path(__file__).resolve().parent.parent
-SHARED_EVAL = ROOT.parent / "shared" / "eval"
-SEED = ROOT / "seeds" / "000_796d416b0a81cd49.txt"
+from tests.support.fakes import HashEmbedder
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -49,7 +45,7 @@ def fake_embedder() -> HashEmbedder:
 
 @pytest.fixture(scope="session")
 def embedder():  # noqa: ANN201 - the real bundled MiniLM, loaded once per test session
-    from qa.embeddings import local_embedder
+    from qa.embed.local import local_embedder
 
     return local_embedder()
 
@@ -65,11 +61,3 @@ def make_qa(tmp_path: Path):  # noqa: ANN201
         return QA(Settings(home=home, **settings), embedder=embedder)  # type: ignore[arg-type]
 
     return make
-
-
-def shared_eval(name: str) -> Path:
-    """A file of ../shared/eval, or skip: those sets may not be copied into the project."""
-    path = SHARED_EVAL / name
-    if not path.exists():
-        pytest.skip(f"{path} is missing (the dev sets are read from ../shared/eval)")
-    return path

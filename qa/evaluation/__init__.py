@@ -6,6 +6,7 @@ runs or ROUGE is computed, so importing this package stays cheap.
 
 from __future__ import annotations
 
+from qa.evaluation.io import load_jsonl, write_jsonl
 from qa.evaluation.metrics import (
     abstention_curve,
     abstention_rates,
@@ -29,13 +30,7 @@ from qa.evaluation.metrics import (
     sentences_match,
     token_f1,
 )
-from qa.evaluation.score import (
-    load_jsonl,
-    report_comparison,
-    report_markdown,
-    score,
-    write_jsonl,
-)
+from qa.evaluation.score import report_comparison, report_markdown, score
 from qa.evaluation.yardsticks import YARDSTICKS, LocalLangChainEmbeddings, run_yardstick
 
 __all__ = [

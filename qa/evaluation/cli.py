@@ -50,7 +50,7 @@ def _fail(exc: QAError) -> None:
 
 def _rows(path: Path, required: tuple[str, ...]) -> list[dict[str, Any]]:
     """The JSON lines of `path`; InputError naming the first line that lacks a required field."""
-    from qa.evaluation.run import load_jsonl
+    from qa.evaluation.io import load_jsonl
 
     rows = load_jsonl(path)
     for lineno, row in enumerate(rows, start=1):

@@ -19,14 +19,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from qa import sentences as sent
 from qa.evaluation import metrics as m
-from qa.evaluation.score import fmt, load_jsonl, md_table, score
+from qa.evaluation.io import load_jsonl
+from qa.evaluation.run import eval_settings, fresh_qa, predictions
+from qa.evaluation.score import fmt, md_table, score
 from qa.evaluation.yardsticks import YARDSTICKS, run_yardstick
 from qa.settings import Settings
+from qa.text import sentences as sent
 
 if TYPE_CHECKING:
-    from qa.embeddings import Embedder
+    from qa.embed.base import Embedder
     from qa.service import QA
 
 __all__ = [
@@ -53,12 +55,6 @@ Progress = Callable[[str, int, int], None]
 """Called with (stage, done, total) as work advances; a stage is e.g. "qa: questions"."""
 
 
-def eval_settings(settings: Settings | None, home: Path) -> Settings:
-    """`settings` (default: from the environment) pointed at a fresh store in `home`."""
-    base = settings or Settings()
-    return base.model_copy(update={"home": home, "collection": "eval"})
-
-
 def _tick(progress: Progress | None, stage: str, done: int, total: int) -> None:
     if progress is not None:
         progress(stage, done, total)
@@ -69,20 +65,6 @@ def _ingest_progress(progress: Progress | None, stage: str) -> Callable[[int, in
         _tick(progress, stage, done, total)
 
     return report
-
-
-def _close(qa: QA) -> None:
-    # An embedded Chroma client keeps its system (sqlite, HNSW indexes) cached per path until it
-    # is closed; release this store's own before its temporary folder goes. Store has no close()
-    # of its own yet, so the client is reached directly.
-    for owner, name in ((qa.store, "close"), (getattr(qa.store, "_client", None), "close")):
-        close = getattr(owner, name, None)
-        if callable(close):
-            try:
-                close()
-            except Exception:  # noqa: BLE001 - cleanup only; the results are already out
-                logger.debug("closing the eval store failed", exc_info=True)
-            return
 
 
 def qa_predictions(
@@ -97,23 +79,14 @@ def qa_predictions(
 
     The same rows as `qa eval run` writes: the Answer as JSON plus the question's qid.
     """
-    from qa.service import QA
-
-    with tempfile.TemporaryDirectory(prefix="qa-eval-") as tmp:
-        qa = QA(eval_settings(settings, Path(tmp)), embedder=embedder)
-        results = qa.ingest([docs], progress=_ingest_progress(progress, f"{PROJECT}: ingest"))
-        failed = [r for r in results if r.status == "failed"]
-        for r in failed[:5]:
-            logger.warning("not ingested: %s: %s", r.path, r.reason)
-        if failed:
-            logger.warning("%d of %d documents were not ingested", len(failed), len(results))
-        predictions = []
-        for i, q in enumerate(questions, start=1):
-            answer = qa.ask(str(q["question"]))
-            predictions.append({"qid": q["qid"], **answer.model_dump(mode="json")})
+    with tempfile.TemporaryDirectory(prefix="qa-eval-") as tmp, fresh_qa(settings, Path(tmp), embedder) as qa:
+        rows = predictions(qa, docs, questions, on_ingest=_ingest_progress(progress, f"{PROJECT}: ingest"))
+        next(rows)
+        out = []
+        for i, row in enumerate(rows, start=1):
+            out.append(row)
             _tick(progress, f"{PROJECT}: questions", i, len(questions))
-        _close(qa)
-    return predictions
+    return out
 
 
 @dataclass
@@ -144,7 +117,7 @@ def compare_systems(
     if unknown:
         raise ValueError(f"unknown systems {unknown}; choose from {', '.join(SYSTEMS)}")
     if embedder is None:
-        from qa.embeddings import local_embedder
+        from qa.embed.local import local_embedder
 
         settings = settings or Settings()
         embedder = local_embedder(settings.embed_batch_size, settings.encoder)
@@ -209,12 +182,13 @@ def compare_summaries(
     summary's citations, equal to the stored sentence it names and to the article at its offsets.
     Returns {"n", "systems": {"qa": {...}, "lead3": {...}}, "per_item": [...]}.
     """
-    from qa.ingest import article_from_record
-    from qa.service import QA
+    from qa.ingest.readers import article_from_record
 
     rows: list[dict] = []
-    with tempfile.TemporaryDirectory(prefix="qa-eval-sum-") as tmp:
-        qa = QA(eval_settings(settings, Path(tmp)), embedder=embedder)
+    with (
+        tempfile.TemporaryDirectory(prefix="qa-eval-sum-") as tmp,
+        fresh_qa(settings, Path(tmp), embedder) as qa,
+    ):
         articles = [article_from_record(dict(it), default_id=f"item-{i}") for i, it in enumerate(items)]
         results = qa.ingest_articles(articles, progress=_ingest_progress(progress, "summaries: ingest"))
         stored = {r.doc_id for r in results if r.status != "failed"}
@@ -248,7 +222,6 @@ def compare_summaries(
                 }
             )
             _tick(progress, "summaries: articles", i, len(items))
-        _close(qa)
     keys = (*m.ROUGE_TYPES, "sentences", "words")
     systems = {
         name: {k: m.mean(r[name].get(k) for r in rows) for k in (*keys, "cited_share", "latency_ms")}

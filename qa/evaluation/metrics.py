@@ -13,7 +13,7 @@ import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from qa import sentences
+from qa.text import sentences
 
 __all__ = [
     "MIN_FRAGMENT_TOKENS",

@@ -36,11 +36,12 @@ from qa.evaluation.compare import (
     compare_systems,
     summary_report,
 )
-from qa.evaluation.score import fmt, load_jsonl, md_table, report_comparison, report_markdown
+from qa.evaluation.io import load_jsonl
+from qa.evaluation.score import fmt, md_table, report_comparison, report_markdown
 from qa.settings import Settings
 
 if TYPE_CHECKING:
-    from qa.embeddings import Embedder
+    from qa.embed.base import Embedder
 
 __all__ = [
     "DATASETS",
@@ -163,7 +164,7 @@ def run_all(
     """
     settings = settings or Settings()
     if embedder is None:
-        from qa.embeddings import local_embedder
+        from qa.embed.local import local_embedder
 
         embedder = local_embedder(settings.embed_batch_size, settings.encoder)
     found, missing = find_datasets(data)

@@ -1,29 +1,65 @@
-"""`qa eval run`: ingest a docs file into a fresh collection and write one prediction per question."""
+"""`qa eval run` and the project's side of `qa eval compare`: ingest a docs file into a fresh
+store and answer every question, one prediction row per question."""
 
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from qa.errors import InputError
+from qa.evaluation.io import load_jsonl
 from qa.settings import Settings
 
+if TYPE_CHECKING:
+    from qa.embed.base import Embedder
+    from qa.service import QA
 
-def load_jsonl(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
-    rows = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{path} line {lineno}: not valid JSON ({exc.msg})") from exc
-    return rows
+logger = logging.getLogger(__name__)
+
+IngestProgress = Callable[[int, int, str], None]
+
+
+def eval_settings(settings: Settings | None, home: Path) -> Settings:
+    """`settings` (default: from the environment) pointed at a fresh store in `home`; the local
+    model's exports stay where they were (they take seconds to make)."""
+    base = settings or Settings()
+    return base.model_copy(update={"home": home, "collection": "eval", "model_cache": base.model_cache_dir})
+
+
+def predictions(
+    qa: QA,
+    docs: Path,
+    questions: Sequence[Mapping[str, Any]],
+    *,
+    k: int | None = None,
+    mode: str | None = None,
+    on_ingest: IngestProgress | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Ingest `docs` into `qa` (doc ids kept, so that scoring can match them), then yield one
+    row per question: the Answer as JSON plus the question's qid. The first item yielded, before
+    any row, is the ingest's summary: {"ingest_seconds", "ingest_failed"}."""
+    t0 = time.perf_counter()
+    results = qa.ingest([docs], progress=on_ingest)
+    failed = [r for r in results if r.status == "failed"]
+    for r in failed[:5]:
+        logger.warning("not ingested: %s: %s", r.path, r.reason)
+    if failed:
+        logger.warning("%d of %d documents were not ingested", len(failed), len(results))
+    yield {"ingest_seconds": round(time.perf_counter() - t0, 2), "ingest_failed": len(failed)}
+    for q in questions:
+        answer = qa.ask(str(q["question"]), k=k, mode=mode)
+        yield {"qid": q["qid"], **answer.model_dump(mode="json")}
+
+
+def fresh_qa(settings: Settings | None, home: Path, embedder: Embedder | None = None) -> QA:
+    """A QA over a fresh store in `home` (collection "eval")."""
+    from qa.service import QA
+
+    return QA(eval_settings(settings, home), embedder=embedder)
 
 
 def run(
@@ -40,29 +76,17 @@ def run(
     """Predictions for every question, written as JSON lines to `out`. Returns a small summary.
 
     The docs go into a fresh store in a temporary folder (or `home`, reused when it already
-    holds them: ingest is idempotent), with their doc_ids kept so that scoring can match them.
+    holds them: ingest is idempotent).
     """
-    from qa.service import QA
-
     qs = load_jsonl(questions)
     with tempfile.TemporaryDirectory(prefix="qa-eval-") as tmp:
-        store_home = home or Path(tmp)
-        qa = QA(settings.model_copy(update={"home": store_home, "collection": "eval"}))
-        t0 = time.perf_counter()
-        results = qa.ingest([docs])
-        ingest_s = time.perf_counter() - t0
-        failed = [r for r in results if r.status == "failed"]
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with out.open("w", encoding="utf-8") as fh:
-            for i, q in enumerate(qs, start=1):
-                answer = qa.ask(q["question"], k=k, mode=mode)
-                row = {"qid": q["qid"], **answer.model_dump(mode="json")}
-                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-                if progress:
-                    progress(i, len(qs))
-    return {
-        "questions": len(qs),
-        "ingest_seconds": round(ingest_s, 2),
-        "ingest_failed": len(failed),
-        "out": str(out),
-    }
+        with fresh_qa(settings, home or Path(tmp)) as qa:
+            rows = predictions(qa, docs, qs, k=k, mode=mode)
+            summary = next(rows)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            with out.open("w", encoding="utf-8") as fh:
+                for i, row in enumerate(rows, start=1):
+                    fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+                    if progress:
+                        progress(i, len(qs))
+    return {"questions": len(qs), **summary, "out": str(out)}

@@ -15,13 +15,12 @@ Questions without a prediction are left out of every mean and listed under `miss
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from qa.evaluation import metrics as m
+from qa.evaluation.io import load_jsonl, write_jsonl
 
 __all__ = [
     "KS",
@@ -36,19 +35,6 @@ __all__ = [
 
 KS = (1, 3, 5, 10)
 """Cut-offs of the retrieval metrics."""
-
-
-def load_jsonl(path: str | Path) -> list[dict]:
-    """The JSON objects of a JSONL file, one per non-blank line."""
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
-def write_jsonl(path: str | Path, rows: Iterable[Mapping[str, Any]]) -> None:
-    """Write one JSON object per line (UTF-8, non-ASCII kept readable)."""
-    with open(path, "w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 # ---------------------------------------------------------------------------------------------

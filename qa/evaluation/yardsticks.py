@@ -26,8 +26,9 @@ from typing import Any
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from qa import sentences
-from qa.embeddings import Embedder, local_embedder
+from qa.embed.base import Embedder
+from qa.embed.local import local_embedder
+from qa.text import sentences
 
 __all__ = [
     "RANK_DEPTH",
@@ -213,11 +214,11 @@ def _run_langchain_tutorial(
     embedder: Embedder,
     depth: int,
 ) -> list[dict]:
-    import chromadb
-    from chromadb.config import Settings
     from langchain_chroma import Chroma
     from langchain_core.documents import Document
     from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    from qa.store.scratch import scratch_client
 
     by_id = {str(d["doc_id"]): d for d in docs}
     splitter = RecursiveCharacterTextSplitter(
@@ -227,8 +228,7 @@ def _run_langchain_tutorial(
         [Document(page_content=str(d["text"]), metadata=_doc_metadata(d)) for d in docs]
     )
     with tempfile.TemporaryDirectory(prefix="qa-yardstick-chroma-") as tmp:
-        # Telemetry off: the machine is offline and posthog would only log failures.
-        client = chromadb.PersistentClient(path=tmp, settings=Settings(anonymized_telemetry=False))
+        client = scratch_client(tmp)
         # The embedding function is passed explicitly: Chroma's default one downloads a model.
         store = Chroma(
             collection_name="yardstick",

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.support import (
+from tests.support.browser import (
     ARMENIA_Q,
     ARTIFACTS,
     HOSTILE,
@@ -263,7 +263,7 @@ def test_summary_of_a_query_with_its_source_panel(app: Page) -> None:
 @pytest.fixture(scope="module")
 def llm_served(embedder, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, Any]]:
     """The app in LLM mode, its model a scripted OpenAI-compatible server on loopback."""
-    from tests.openai_stub import OpenAIStub
+    from tests.support.openai_stub import OpenAIStub
 
     with (
         OpenAIStub() as stub,

@@ -1,0 +1,2 @@
+"""Answer: extractive answers, the LLM chain and its provider, citation checks, conversations and
+the prompt loader."""

@@ -1,0 +1,134 @@
+"""The catalog: which article versions are committed, and what readers need of them without text.
+
+Readers ignore every sentence and chunk record whose version is not the committed one, so every
+read consults the catalog; it is loaded once from the article records and kept up to date by the
+writes of this process (and refreshed when asked). Its fingerprint names the committed state, so
+that caches built from the store (the lexical index) know when they are stale.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from qa.store.records import ArticleWrite
+from qa.text.dates import day_number
+from qa.types import Article, ArticleInfo
+
+
+@dataclass
+class ArticleMeta:
+    """What readers need of an article without its text."""
+
+    doc_id: str
+    version: str
+    title: str
+    source: str
+    published_at: str | None
+    published_day: int | None
+    url: str | None
+    byline: str | None
+    content_hash: str
+    n_sentences: int
+
+    @classmethod
+    def from_record(cls, doc_id: str, m: dict[str, Any]) -> ArticleMeta:
+        """From an article record's metadata."""
+        return cls(
+            doc_id=doc_id,
+            version=str(m["version"]),
+            title=str(m.get("title", "")),
+            source=str(m.get("source", "")),
+            published_at=m.get("published_at"),
+            published_day=m.get("day"),
+            url=m.get("url"),
+            byline=m.get("byline"),
+            content_hash=str(m.get("content_hash", "")),
+            n_sentences=int(m.get("n_sentences", 0)),
+        )
+
+    @classmethod
+    def from_write(cls, w: ArticleWrite) -> ArticleMeta:
+        """From the write that commits a version, without reading it back."""
+        article = w.article
+        return cls(
+            doc_id=article.doc_id,
+            version=w.version,
+            title=article.title,
+            source=article.source,
+            published_at=article.published_at,
+            published_day=day_number(article.published_at),
+            url=article.url,
+            byline=article.byline,
+            content_hash=article.content_hash,
+            n_sentences=len(w.sentences),
+        )
+
+    def info(self) -> ArticleInfo:
+        return ArticleInfo(
+            doc_id=self.doc_id,
+            title=self.title,
+            source=self.source,
+            published_at=self.published_at,
+            url=self.url,
+            n_sentences=self.n_sentences,
+        )
+
+    def article(self, text: str) -> Article:
+        return Article(
+            doc_id=self.doc_id,
+            title=self.title,
+            source=self.source,
+            published_at=self.published_at,
+            url=self.url,
+            byline=self.byline,
+            text=text,
+            content_hash=self.content_hash,
+            n_sentences=self.n_sentences,
+        )
+
+
+@dataclass
+class Catalog:
+    """The committed articles, keyed by doc_id; loaded once and refreshed after writes."""
+
+    articles: dict[str, ArticleMeta] = field(default_factory=dict)
+    _fingerprint: str | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_records(cls, pages: Iterable[tuple[list[str], list[dict[str, Any]]]]) -> Catalog:
+        """From pages of article records: (ids, metadatas)."""
+        catalog = cls()
+        for ids, metas in pages:
+            for doc_id, m in zip(ids, metas, strict=True):
+                catalog.articles[doc_id] = ArticleMeta.from_record(doc_id, m)
+        return catalog
+
+    def fingerprint(self) -> str:
+        # Every query asks for it and hashing every id is not free, so it is kept until
+        # `changed()`, which whatever changes `articles` calls (`remember`, `forget`).
+        if self._fingerprint is None:
+            h = hashlib.sha1()
+            for doc_id in sorted(self.articles):
+                h.update(f"{doc_id}@{self.articles[doc_id].version}\n".encode())
+            self._fingerprint = h.hexdigest()[:16]
+        return self._fingerprint
+
+    def changed(self) -> None:
+        self._fingerprint = None
+
+    def remember(self, meta: ArticleMeta) -> None:
+        """A version this process has just committed."""
+        self.articles[meta.doc_id] = meta
+        self.changed()
+
+    def forget(self, doc_id: str) -> None:
+        """An article this process has just deleted."""
+        self.articles.pop(doc_id, None)
+        self.changed()
+
+    def listing(self) -> list[ArticleInfo]:
+        """Every committed article, by doc_id."""
+        return [m.info() for m in sorted(self.articles.values(), key=lambda m: m.doc_id)]

@@ -1,0 +1,407 @@
+"""The Store: one library in Chroma, embedded or server, the source of truth for articles,
+sentences and chunks, and the one object the rest of qa uses to reach them.
+
+Every article is written as a new *version* (sentence and chunk records whose ids carry the
+version, `qa.store.records`) and becomes visible only when its article record is upserted last;
+readers ignore records of any other version (`qa.store.catalog`). A crash mid-write therefore
+leaves the old version (or nothing) visible, never half an article; the next writer deletes what
+the crash left behind (`qa.store.journal`), and `repair` deletes any such leftovers. A crash
+inside Chroma's own index write is mended by rebuilding the index from Chroma's log, which qa
+keeps for that (`qa.store.rebuild`). The class composes those modules with the client and its
+retries (`qa.store.connection`), the file locks (`qa.store.locks`) and the consistency check
+(`qa.store.health`); it keeps only what needs the open collections.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qa.errors import NotFoundError, StoreError
+from qa.settings import Settings
+from qa.store import connection, health, locks, rebuild, records
+from qa.store.catalog import ArticleMeta, Catalog
+from qa.store.health import Health
+from qa.store.journal import Journal
+from qa.store.records import PAGE, ArticleWrite, Batch, SentenceHit, where_clause
+from qa.types import Article, ArticleInfo, Chunk, Filters, Sentence
+
+logger = logging.getLogger(__name__)
+
+
+class Store:
+    """Articles, sentences and chunks in three Chroma collections (`<prefix>_articles` ...)."""
+
+    def __init__(
+        self,
+        home: Path,
+        prefix: str = "qa",
+        *,
+        url: str | None = None,
+        token: str | None = None,
+        retries: int = 3,
+        lock_timeout: float = 30.0,
+        rebuild_index: bool = False,
+    ) -> None:
+        self.home = Path(home)
+        self.prefix = prefix
+        self.url = url
+        self.retries = retries
+        self.lock_timeout = lock_timeout
+        self._write_lock = locks.WriteLock(self.home)
+        self._catalog: Catalog | None = None
+        self._journal = Journal(self.home, prefix, url)
+        try:
+            with self._opening():
+                rebuilt = not url and rebuild.rebuild_if_torn(self.home, force=rebuild_index)
+                self._open(token)
+                if not url:
+                    rebuild.keep_log(self.home)
+                if rebuilt:
+                    self._report_rebuild("" if rebuild_index else " after a writer was killed")
+        except StoreError:
+            raise
+        except Exception as exc:  # chromadb raises many kinds; the user needs to know where
+            raise connection.open_error(exc, self.home, url) from exc
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, rebuild_index: bool = False) -> Store:
+        """The store the settings name; `rebuild_index` rebuilds the vector indexes of an
+        embedded store from Chroma's log while opening it (`qa check --repair`)."""
+        return cls(
+            settings.home,
+            settings.collection,
+            url=settings.chroma_url,
+            token=settings.chroma_token,
+            retries=settings.chroma_retries,
+            lock_timeout=settings.lock_timeout,
+            rebuild_index=rebuild_index,
+        )
+
+    # --- connection ----------------------------------------------------------------------
+    def describe(self) -> str:
+        """Where this library lives, in a few words for a face to show."""
+        if self.url:
+            return f"Chroma server {self.url}"
+        return f"embedded Chroma in {self.home} (collection {self.prefix})"
+
+    def close(self) -> None:
+        """Release the Chroma client: an embedded one keeps its files open (sqlite, the HNSW
+        indexes) per path until its last client is closed."""
+        close = getattr(self._client, "close", None)
+        if callable(close):
+            close()
+
+    def rebuild_index(self) -> None:
+        """Have Chroma rebuild the vector indexes of an embedded store from its log
+        (`qa check --repair`): the client is closed, the index files are moved aside under the
+        open lock, and the store is opened again. StoreError while another process writes."""
+        if self.url:
+            return
+        self.close()
+        with self._opening():
+            rebuild.rebuild_if_torn(self.home, force=True)
+            self._open(None)
+        self._report_rebuild("")
+
+    def _opening(self) -> contextlib.AbstractContextManager[None]:
+        """The open lock of an embedded store (`locks.opening`); a server needs none."""
+        if self.url:
+            return contextlib.nullcontext()
+        return locks.opening(self.home, max(self.lock_timeout, 60.0))
+
+    def _open(self, token: str | None) -> None:
+        self._client = self._call(connection.connect, self.home, self.url, token)
+        self.articles, self.sentences, self.chunks = connection.open_collections(
+            self._client, self.prefix, self._call
+        )
+
+    def _report_rebuild(self, why: str) -> None:
+        started = time.perf_counter()
+        counts = self.count()  # Chroma rebuilds each index from its log on first use
+        logger.warning(
+            "rebuilt the vector indexes of %s from Chroma's log%s (%d records, %.1fs)",
+            self.home,
+            why,
+            sum(counts.values()),
+            time.perf_counter() - started,
+        )
+
+    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Every Chroma call goes through here (`connection.call`: retries on a server that
+        went away, errors that say what to do), so tests can count or break them in one place."""
+        return connection.call(
+            functools.partial(fn, *args, **kwargs), home=self.home, url=self.url, retries=self.retries
+        )
+
+    # --- writing -------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def write_lock(self, timeout: float | None = None) -> Iterator[None]:
+        """One writer at a time per QA_HOME, across processes; re-entrant within a thread.
+
+        The lock is a file lock (`write.lock` under QA_HOME), also taken in server mode so that
+        the journal of pending writes has one owner. A second writer waits up to `timeout`
+        (default `lock_timeout`, 30 s) and then gets a StoreError. On entry, writes that an
+        earlier process left unfinished (killed, or the server went away) are cleaned up.
+        """
+        wait = self.lock_timeout if timeout is None else timeout
+        with self._write_lock.hold(wait, on_acquire=self._recover):
+            yield
+
+    def _recover(self) -> None:
+        self._journal.recover(
+            committed=self._committed_versions,
+            delete_version=lambda doc_id, version: self._delete_where(
+                records.version_where(doc_id, version)
+            ),
+            repair=self.repair,
+        )
+
+    def write_articles(self, writes: Sequence[ArticleWrite]) -> None:
+        """Write new versions of several articles (distinct doc ids) with few Chroma calls.
+
+        Each upsert costs a commit on top of its cost per record (measured in bench/ reports),
+        so the records of many articles go in together: all sentences, then all chunks, then the
+        article records, the commit points, in one call. Until that call an article's old
+        version (or nothing) stays visible (see the module doc). Call inside `write_lock()`.
+        """
+        if not writes:
+            return
+        old = {w.article.doc_id: self.catalog().articles.get(w.article.doc_id) for w in writes}
+        notes = []
+        for w in writes:
+            meta = old[w.article.doc_id]
+            notes.append((w.article.doc_id, {w.version} | ({meta.version} if meta is not None else set())))
+        entries = self._journal.begin(notes)
+        # Every record is built before the first upsert: a write that cannot be built adds nothing.
+        sentences = records.sentence_batch(writes)
+        chunks = records.chunk_batch(writes)
+        articles = records.article_batch(writes)
+        self._upsert(self.sentences, sentences)
+        self._upsert(self.chunks, chunks)
+        # The commit points: the article records, written atomically by Chroma in one call
+        # (a group larger than a page commits page by page).
+        self._upsert(self.articles, articles)
+        for w in writes:
+            self.catalog().remember(ArticleMeta.from_write(w))
+            previous = old[w.article.doc_id]
+            if previous is not None and previous.version != w.version:
+                self._delete_where(records.other_versions_where(w.article.doc_id, w.version))
+        self._journal.end(entries)
+
+    def _upsert(self, col: Any, batch: Batch) -> None:
+        for page in batch.pages():
+            self._call(
+                col.upsert,
+                ids=page.ids,
+                embeddings=page.vectors,
+                documents=page.documents,
+                metadatas=page.metadatas,
+            )
+
+    def delete_article(self, doc_id: str) -> None:
+        """Remove an article and everything derived from it. Call inside `write_lock()`."""
+        meta = self._meta(doc_id)
+        entries = self._journal.begin([(doc_id, {meta.version})])
+        self._call(self.articles.delete, ids=[doc_id])  # invisible from here on
+        self.catalog().forget(doc_id)
+        self._delete_where(records.other_versions_where(doc_id, None))
+        self._journal.end(entries)
+
+    def _delete_where(self, where: dict[str, Any]) -> None:
+        """Delete the sentence and chunk records `where` selects."""
+        self._call(self.sentences.delete, where=where)
+        self._call(self.chunks.delete, where=where)
+
+    def repair(self) -> int:
+        """Delete sentence and chunk records that belong to no committed article version.
+
+        They are what an interrupted write leaves; readers already ignore them. Call inside
+        `write_lock()`: a write in progress elsewhere would lose its uncommitted records.
+        """
+        current = self._committed_versions()
+        removed = 0
+        for col in (self.sentences, self.chunks):
+            stale: list[str] = []
+            for ids, metas in self._pages(col, include=["metadatas"]):
+                for rid, m in zip(ids, metas, strict=True):
+                    if current.get(str(m.get("doc_id"))) != m.get("version"):
+                        stale.append(rid)
+            for start in range(0, len(stale), PAGE):
+                self._call(col.delete, ids=stale[start : start + PAGE])
+            removed += len(stale)
+        if removed:
+            logger.warning("removed %d records left by an interrupted write", removed)
+        return removed
+
+    # --- the catalog -----------------------------------------------------------------------
+    def refresh(self) -> Catalog:
+        """Read the catalog afresh from the article records."""
+        catalog = Catalog.from_records(self._pages(self.articles, include=["metadatas"]))
+        with self._write_lock.guard:
+            self._catalog = catalog
+        return catalog
+
+    def catalog(self) -> Catalog:
+        return self._catalog if self._catalog is not None else self.refresh()
+
+    def _committed_versions(self) -> dict[str, str]:
+        """doc_id -> committed version, read afresh."""
+        return {d: m.version for d, m in self.refresh().articles.items()}
+
+    def _meta(self, doc_id: str) -> ArticleMeta:
+        meta = self.catalog().articles.get(doc_id)
+        if meta is None:
+            raise _no_article(doc_id)
+        return meta
+
+    def list_articles(self) -> list[ArticleInfo]:
+        return self.catalog().listing()
+
+    # --- reading -------------------------------------------------------------------------
+    def _pages(self, col: Any, include: list[str], where: dict | None = None) -> Iterator[Any]:
+        """Every record `where` selects, a page at a time: (ids, metadatas) when only
+        metadatas are asked for, else Chroma's get() results."""
+        offset = 0
+        while True:
+            got = self._call(col.get, include=include, where=where, limit=PAGE, offset=offset)
+            ids = got["ids"]
+            if not ids:
+                return
+            if include == ["metadatas"]:
+                yield ids, got["metadatas"]
+            else:
+                yield got
+            if len(ids) < PAGE:
+                return
+            offset += len(ids)
+
+    def get_article(self, doc_id: str) -> Article:
+        meta = self._meta(doc_id)
+        got = self._call(self.articles.get, ids=[doc_id], include=["documents"])
+        if not got["ids"]:
+            raise _no_article(doc_id)
+        return meta.article(got["documents"][0])
+
+    def get_sentences(
+        self, doc_id: str, with_vectors: bool = False
+    ) -> tuple[list[Sentence], np.ndarray | None]:
+        """All sentences of the current version of an article, in order."""
+        rows = [(records.sentence_from(doc_id, m, text), v)
+                for text, m, v in self._current_records(self.sentences, doc_id, with_vectors)]
+        return records.in_order(rows, with_vectors)
+
+    def get_chunks(self, doc_id: str, with_vectors: bool = False) -> tuple[list[Chunk], np.ndarray | None]:
+        """All chunks of the current version of an article, in order."""
+        rows = [(records.chunk_from(doc_id, m, text), v)
+                for text, m, v in self._current_records(self.chunks, doc_id, with_vectors)]
+        return records.in_order(rows, with_vectors)
+
+    def _current_records(self, col: Any, doc_id: str, with_vectors: bool) -> Iterator[tuple[str, Any, Any]]:
+        """(text, metadata, vector or None) of the records of an article's current version."""
+        meta = self._meta(doc_id)
+        include = ["documents", "metadatas"] + (["embeddings"] if with_vectors else [])
+        where = records.version_where(doc_id, meta.version)
+        for got in self._pages(col, include=include, where=where):
+            vecs = got["embeddings"] if with_vectors else [None] * len(got["ids"])
+            yield from zip(got["documents"], got["metadatas"], vecs, strict=True)
+
+    def all_sentences(self) -> Iterator[tuple[str, int, str]]:
+        """(doc_id, index, text) of every visible sentence, for the lexical index."""
+        current = {d: m.version for d, m in self.catalog().articles.items()}
+        for got in self._pages(self.sentences, include=["documents", "metadatas"]):
+            for text, m in zip(got["documents"], got["metadatas"], strict=True):
+                doc_id = str(m["doc_id"])
+                if current.get(doc_id) == m.get("version"):
+                    yield doc_id, int(m["index"]), text
+
+    def query_sentences(
+        self,
+        vector: np.ndarray,
+        n: int,
+        filters: Filters | None = None,
+        doc_ids: Sequence[str] | None = None,
+    ) -> list[SentenceHit]:
+        """The `n` sentences nearest `vector` that pass `filters` (and are of `doc_ids`)."""
+        return self._query(self.sentences, vector, n, where_clause(filters, doc_ids))
+
+    def query_chunks(
+        self, vector: np.ndarray, n: int, filters: Filters | None = None
+    ) -> list[SentenceHit]:
+        """Chunks as hits: `index` is the chunk index, `start`/`end` its first/last sentence."""
+        return self._query(self.chunks, vector, n, where_clause(filters), chunks=True)
+
+    def _query(
+        self, col: Any, vector: np.ndarray, n: int, where: dict | None, chunks: bool = False
+    ) -> list[SentenceHit]:
+        current = self.catalog().articles
+        if not current:
+            return []
+        got = self._call(
+            col.query,
+            query_embeddings=vector[None, :].astype(np.float32),
+            n_results=n,
+            where=where,
+            include=["documents", "metadatas", "distances", "embeddings"],
+        )
+        hits: list[SentenceHit] = []
+        embs = got.get("embeddings")
+        for i, (text, m, dist) in enumerate(
+            zip(got["documents"][0], got["metadatas"][0], got["distances"][0], strict=True)
+        ):
+            meta = current.get(str(m["doc_id"]))
+            if meta is None or meta.version != m.get("version"):
+                continue  # another version, or an article being written or deleted
+            vec = embs[0][i] if embs is not None else None
+            hits.append(records.hit_from(m, text, 1.0 - float(dist), vec, chunk=chunks))
+        return hits
+
+    def get_sentence_records(
+        self, keys: Sequence[tuple[str, int]], with_vectors: bool = True
+    ) -> dict[tuple[str, int], SentenceHit]:
+        """Sentences by (doc_id, index) of the current versions, with their vectors."""
+        current = self.catalog().articles
+        ids = [records.sentence_record_id(d, current[d].version, i) for d, i in keys if d in current]
+        if not ids:
+            return {}
+        include = ["documents", "metadatas"] + (["embeddings"] if with_vectors else [])
+        got = self._call(self.sentences.get, ids=ids, include=include)
+        embs = got.get("embeddings") if with_vectors else None
+        hits = (
+            records.hit_from(m, text, 0.0, embs[j] if embs is not None else None)
+            for j, (text, m) in enumerate(zip(got["documents"], got["metadatas"], strict=True))
+        )
+        return {(h.doc_id, h.index): h for h in hits}
+
+    def dimension(self) -> int | None:
+        """Length of the stored vectors, or None while the store is empty."""
+        got = self._call(self.chunks.get, limit=1, include=["embeddings"])
+        embs = got.get("embeddings")
+        return len(embs[0]) if embs is not None and len(embs) else None
+
+    # --- health ----------------------------------------------------------------------------
+    def check(self) -> Health:
+        """Read every record and report what is inconsistent (see `Health`, `health.check`).
+        Reads only."""
+        def pages(col: Any) -> Iterator[Any]:
+            return self._pages(col, include=["metadatas", "documents"])
+
+        return health.check(pages(self.articles), pages(self.sentences), pages(self.chunks))
+
+    def count(self) -> dict[str, int]:
+        return {
+            "articles": self._call(self.articles.count),
+            "sentences": self._call(self.sentences.count),
+            "chunks": self._call(self.chunks.count),
+        }
+
+
+def _no_article(doc_id: str) -> NotFoundError:
+    return NotFoundError(f"No article with id {doc_id!r}.")

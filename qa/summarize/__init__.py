@@ -1,0 +1,1 @@
+"""Summarize: extractive selection of stored sentences, and LLM map-reduce over them."""

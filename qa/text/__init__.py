@@ -1,0 +1,1 @@
+"""Text: cleaning, sentence splitting with character offsets, chunking, token counts, word sets."""

@@ -1,0 +1,1 @@
+"""Fakes, stubs and servers the tests share."""

@@ -1,0 +1,215 @@
+"""Sentence selection of the offline summarizer, on hand-built sentences and vectors (no model)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from qa.summarize.select import (
+    MULTI_CAP,
+    SINGLE_CAP,
+    article_length,
+    is_near_duplicate,
+    looks_like_furniture,
+    select_sentences,
+    summary_length,
+)
+
+pytestmark = pytest.mark.unit
+
+DIM = 64
+
+
+def sentence(tag: int, words: int = 15) -> str:
+    """A plain news-like sentence whose content words are its own (no overlap with others)."""
+    return "Officials" + str(tag) + " " + " ".join(f"item{tag}n{j}" for j in range(words - 1)) + "."
+
+
+def unit_vectors(n: int, seed: int = 0) -> np.ndarray:
+    """n random unit vectors: in 64 dimensions they are close to orthogonal (|cos| < ~0.4)."""
+    v = np.random.default_rng(seed).normal(size=(n, DIM))
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def single(sentences: list[str], vectors: np.ndarray, **kw) -> list[int]:
+    n = len(sentences)
+    return select_sentences(sentences, vectors, [0] * n, list(range(n)), **kw)
+
+
+def test_empty_input_gives_empty_summary() -> None:
+    assert select_sentences([], np.zeros((0, DIM)), [], []) == []
+
+
+def test_only_furniture_gives_empty_summary() -> None:
+    junk = ["By . Daily Mail Reporter .", "Scroll down for video", "EXCLUSIVE"]
+    assert single(junk, unit_vectors(3)) == []
+
+
+def test_max_sentences_zero_gives_empty_summary() -> None:
+    sents = [sentence(i) for i in range(10)]
+    assert single(sents, unit_vectors(10), max_sentences=0) == []
+
+
+def test_mismatched_lengths_are_rejected() -> None:
+    with pytest.raises(ValueError, match="differ in length"):
+        select_sentences([sentence(0)], unit_vectors(2), [0], [0])
+
+
+def test_same_input_same_output() -> None:
+    sents = [sentence(i) for i in range(30)]
+    vecs = unit_vectors(30)
+    first = single(sents, vecs)
+    assert first and all(single(sents, vecs) == first for _ in range(3))
+
+
+def test_input_order_does_not_matter_and_output_is_in_reading_order() -> None:
+    sents = [sentence(i) for i in range(12)] + [sentence(100 + i) for i in range(12)]
+    vecs = unit_vectors(24)
+    docs = [0] * 12 + [1] * 12
+    pos = list(range(12)) * 2
+    base = select_sentences(sents, vecs, docs, pos)
+    perm = np.random.default_rng(1).permutation(24).tolist()
+    shuffled = select_sentences(
+        [sents[i] for i in perm], vecs[perm], [docs[i] for i in perm], [pos[i] for i in perm]
+    )
+    as_original = [perm[j] for j in shuffled]
+    assert as_original == base
+    keys = [(docs[i], pos[i]) for i in as_original]
+    assert keys == sorted(keys)
+
+
+def test_identical_vectors_are_never_both_chosen() -> None:
+    sents = [sentence(i) for i in range(20)]
+    vecs = unit_vectors(20)
+    vecs[1] = vecs[0]  # the lead and the next sentence say the same thing
+    chosen = single(sents, vecs)
+    assert 0 in chosen and 1 not in chosen
+
+
+def test_close_vectors_count_as_duplicates() -> None:
+    vecs = unit_vectors(2)
+    close = vecs[0] + 0.3 * vecs[1]
+    close /= np.linalg.norm(close)
+    assert float(vecs[0] @ close) > 0.85
+    assert is_near_duplicate(sentence(0), sentence(1), vecs[0], close)
+    assert not is_near_duplicate(sentence(0), sentence(1), vecs[0], vecs[1])
+
+
+def test_heavy_word_overlap_is_a_duplicate_even_with_distant_vectors() -> None:
+    sents = [sentence(i) for i in range(20)]
+    sents[1] = "Indeed, " + sents[0]  # same fact, reworded a little; vectors stay unrelated
+    chosen = single(sents, unit_vectors(20))
+    assert 0 in chosen and 1 not in chosen
+
+
+def test_furniture_is_skipped_even_when_it_leads_and_is_central() -> None:
+    junk = [
+        "By . Daily Mail Reporter .",
+        "PUBLISHED: 12:21 EST, 3 March 2014 | UPDATED: 12:25 EST, 3 March 2014",
+        "Scroll down for video",
+        "Top spot: Iconic brand set to open its second store in the city centre",
+    ]
+    real = [sentence(i) for i in range(20)]
+    sents = junk + real
+    vecs = unit_vectors(len(sents))
+    hub = vecs[len(junk) :].mean(axis=0)
+    vecs[: len(junk)] = hub / np.linalg.norm(hub)  # the furniture looks like the whole article
+    chosen = single(sents, vecs)
+    assert chosen and min(chosen) == len(junk)  # the real lead, nothing above it
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "By . Daily Mail Reporter .",
+        "By . Sam Webb .",
+        "PUBLISHED: 12:21 EST, 3 March 2014 | UPDATED: 12:25 EST, 3 March 2014",
+        "Last updated at 5:08 PM on 3rd March 2014",
+        "Scroll down for video",
+        "Scroll down for video Top spot: the brand opens a second store",
+        "Sorry we are not currently accepting comments on this article.",
+        "CNN's Jane Doe contributed to this report.",
+        "LONDON, England (CNN) --",
+        "EXCLUSIVE",
+        "HE COULD PLAY, TOO!",
+        "PREDICTION: Home win.",
+        "Pictured: The shantytown beside the motorway at night",
+        "(left)",
+        "The",
+        "unsuspecting motorists.",
+    ],
+)
+def test_furniture_is_recognised(text: str) -> None:
+    assert looks_like_furniture(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The president said on Tuesday that the talks would resume next week.",
+        "He said: 'We will win this and nobody can stop us.'",
+        "LONDON, England (CNN) -- The prime minister resigned on Tuesday.",
+        "'I really enjoy myself, I party hard,' she admitted on the show.",
+        "She knew the attacker.",
+    ],
+)
+def test_news_sentences_are_not_furniture(text: str) -> None:
+    assert not looks_like_furniture(text)
+
+
+def test_every_article_is_covered() -> None:
+    sents, docs, pos = [], [], []
+    for d, n in enumerate([25, 6, 6]):
+        for p in range(n):
+            sents.append(sentence(100 * d + p))
+            docs.append(d)
+            pos.append(p)
+    vecs = unit_vectors(len(sents))
+    hub = vecs[:25].mean(axis=0)
+    vecs[:25] = 0.4 * vecs[:25] + hub  # the long first article is one tight, central cluster
+    chosen = select_sentences(sents, vecs, docs, pos)
+    assert {docs[i] for i in chosen} == {0, 1, 2}
+
+
+def test_a_fact_shared_by_two_articles_is_said_once() -> None:
+    sents = [sentence(i) for i in range(10)] + [sentence(100 + i) for i in range(10)]
+    vecs = unit_vectors(20)
+    vecs[10] = vecs[0]  # both leads report the same event
+    docs = [0] * 10 + [1] * 10
+    chosen = select_sentences(sents, vecs, docs, list(range(10)) * 2)
+    assert not (0 in chosen and 10 in chosen)
+    assert {docs[i] for i in chosen} == {0, 1}
+
+
+def test_summary_grows_with_article_length() -> None:
+    def summary_size(n_sentences: int) -> int:
+        sents = [sentence(i, words=20) for i in range(n_sentences)]
+        return len(single(sents, unit_vectors(n_sentences)))
+
+    sizes = [summary_size(n) for n in (2, 5, 15, 60, 200)]
+    assert sizes[0] == 1
+    assert sizes[1] <= 2
+    assert sizes == sorted(sizes) and sizes[-1] > sizes[1]
+    assert max(sizes) <= SINGLE_CAP
+
+
+def test_length_rule() -> None:
+    ks = [article_length(w) for w in (0, 50, 200, 600, 2000, 10_000)]
+    assert ks == [0, 1, 2, 3, 4, 5]
+    k_one, _ = summary_length([600])
+    k_three, per_doc = summary_length([600, 600, 600])
+    assert k_three > k_one and per_doc == [3, 3, 3]
+    assert summary_length([2000] * 40)[0] == MULTI_CAP
+
+
+def test_max_sentences_caps_the_summary() -> None:
+    sents = [sentence(i) for i in range(60)]
+    assert len(single(sents, unit_vectors(60), max_sentences=2)) == 2
+
+
+def test_long_sentences_are_avoided_but_not_to_the_point_of_no_summary() -> None:
+    short = [sentence(i, words=15) for i in range(20)]
+    sents = [sentence(99, words=80)] + short
+    assert 0 not in single(sents, unit_vectors(21))
+    only_long = [sentence(i, words=80) for i in range(10)]
+    assert single(only_long, unit_vectors(10))
