@@ -22,12 +22,10 @@ from qa.retrieve.lexical import LexicalIndex
 from qa.retrieve.links import TitleIndex
 from qa.settings import Settings
 from qa.store import Health, Store
-from qa.text.dates import day_number
 from qa.types import (
     Answer,
     Article,
     ArticleInfo,
-    Evidence,
     Filters,
     IngestResult,
     Sentence,
@@ -275,7 +273,7 @@ class QA:
         elif resolved == "llm":
             from qa.answer.chain import llm_answer, llm_answer_stream
 
-            context = _context(r)
+            context = r.llm_context()
             kwargs = dict(settings=self.settings, model=self.llm(),
                           embedder=self.embedder,
                           fallback=lambda: extractive_answer(question, r.evidence))
@@ -369,16 +367,8 @@ class QA:
     ) -> builtins.list[ArticleInfo]:
         """The stored articles, without their text, in doc id order; `query` keeps those whose
         title, source or id contains it (any case), the others narrow by source and date."""
-        rows = self.store.list_articles()
-        needle = (query or "").strip().lower()
         filters = Filters(sources=list(sources) if sources else None, since=since, until=until)
-        if not needle and not filters.active:
-            return rows
-        return [
-            r for r in rows
-            if (not needle or any(needle in (v or "").lower() for v in (r.title, r.source, r.doc_id)))
-            and (not filters.active or filters.allows(r.source, day_number(r.published_at)))
-        ]
+        return self.store.list_articles(query, filters)
 
 
 def final_answer(pieces: Iterable[str | Answer]) -> Answer:
@@ -390,13 +380,6 @@ def final_answer(pieces: Iterable[str | Answer]) -> Answer:
     if final is None:
         raise QAError("The answer stream ended without an answer.")
     return final
-
-
-def _context(r: Retrieval) -> list[Evidence]:
-    """What the model sees: the chosen evidence first, then the next candidates (the chain packs
-    them within the token budget), so it can use what the offline selection left out."""
-    seen = {e.sentence.sentence_id for e in r.evidence}
-    return list(r.evidence) + [e for e in r.candidates if e.sentence.sentence_id not in seen][:15]
 
 
 def check_question(question: str) -> str:

@@ -37,6 +37,14 @@ class Retrieval:
     candidates: list[Evidence] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
 
+    def llm_context(self, extra: int = 15) -> list[Evidence]:
+        """What a chat model sees: the chosen evidence first, then up to `extra` next
+        candidates (the chain packs them within its token budget), so that the model can use
+        what the offline selection left out."""
+        seen = {e.sentence.sentence_id for e in self.evidence}
+        rest = [e for e in self.candidates if e.sentence.sentence_id not in seen]
+        return list(self.evidence) + rest[:extra]
+
 
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from qa.store.records import ArticleWrite
 from qa.text.dates import day_number
-from qa.types import Article, ArticleInfo
+from qa.types import Article, ArticleInfo, Filters
 
 
 @dataclass
@@ -129,6 +129,15 @@ class Catalog:
         self.articles.pop(doc_id, None)
         self.changed()
 
-    def listing(self) -> list[ArticleInfo]:
-        """Every committed article, by doc_id."""
-        return [m.info() for m in sorted(self.articles.values(), key=lambda m: m.doc_id)]
+    def listing(self, query: str | None = None, filters: Filters | None = None) -> list[ArticleInfo]:
+        """The committed articles, by doc_id; `query` keeps those whose title, source or id
+        contains it (any case), `filters` narrow by source and publication date."""
+        needle = (query or "").strip().lower()
+        rows = []
+        for m in sorted(self.articles.values(), key=lambda m: m.doc_id):
+            if needle and not any(needle in (v or "").lower() for v in (m.title, m.source, m.doc_id)):
+                continue
+            if filters is not None and filters.active and not filters.allows(m.source, m.published_day):
+                continue
+            rows.append(m.info())
+        return rows

@@ -262,8 +262,9 @@ class Store:
             raise _no_article(doc_id)
         return meta
 
-    def list_articles(self) -> list[ArticleInfo]:
-        return self.catalog().listing()
+    def list_articles(self, query: str | None = None, filters: Filters | None = None) -> list[ArticleInfo]:
+        """The committed articles without their text (see `Catalog.listing`)."""
+        return self.catalog().listing(query, filters)
 
     # --- reading -------------------------------------------------------------------------
     def _pages(self, col: Any, include: list[str], where: dict | None = None) -> Iterator[Any]:

@@ -130,3 +130,9 @@ def test_every_package_is_in_the_wheel() -> None:
     assert set(config["packages"]) == packages | {"qa.prompts"}
     assert config["package-dir"]["qa.prompts"] == "prompts"
     assert list((ROOT / "prompts").glob("*.txt")), "no prompt files"
+
+
+def test_every_module_says_its_job() -> None:
+    modules = _modules().items()
+    missing = [name for name, path in modules if ast.get_docstring(ast.parse(path.read_text())) is None]
+    assert missing == []
