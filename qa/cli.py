@@ -12,8 +12,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from qa.errors import QAError
+from qa.errors import PartialIngest, QAError
 from qa.settings import Settings
+from qa.text.terminal import plain, printable
 from qa.types import IngestResult
 
 app = typer.Typer(
@@ -23,6 +24,8 @@ app = typer.Typer(
 )
 eval_app = typer.Typer(help="Evaluation: predictions, scores and reports.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
+# Every outside string (stored text, file names, user input, error messages quoting them) is
+# printed through `plain`: as written, never as Rich markup, control characters replaced.
 out = Console()
 err = Console(stderr=True)
 
@@ -50,7 +53,7 @@ def _service(home: Path | None, **overrides: object):  # noqa: ANN202 - QA impor
 
 
 def _fail(exc: QAError) -> None:
-    err.print(f"[red]error:[/red] {exc.user_message()}", markup=True, highlight=False)
+    err.print(plain("error:", "red"), plain(exc.user_message()))
     raise typer.Exit(2)
 
 
@@ -60,7 +63,7 @@ def _date(value: str | None, name: str) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        err.print(f"error: {name} must be a date like 2023-09-11, not {value!r}")
+        err.print(plain(f"error: {name} must be a date like 2023-09-11, not {value!r}"))
         raise typer.Exit(2) from None
 
 
@@ -80,32 +83,40 @@ def ingest(
         def progress(done: int, total: int, name: str) -> None:
             bar.total = total
             bar.n = done
-            bar.set_postfix_str(name[:30])
+            bar.set_postfix_str(printable(name[:30], one_line=True))
             bar.refresh()
 
         results = qa.ingest(paths, progress=progress)
         bar.close()
+    except PartialIngest as exc:
+        bar.close()
+        _report(exc.results, "nothing was stored", each=True, stopped=exc)
+        return
     except QAError as exc:
         _fail(exc)
         return
     _report(results, "nothing to ingest", each=len(results) <= 50)
 
 
-def _report(results: list[IngestResult], nothing: str, *, each: bool) -> None:
-    """Failures to stderr, each result when asked, then counts by status; exit 1 on a failure."""
+def _report(
+    results: list[IngestResult], nothing: str, *, each: bool, stopped: PartialIngest | None = None
+) -> None:
+    """Failures to stderr, each result when asked, then counts by status; exit 1 on a failure.
+    `stopped`: the store failure that cut the ingest short, printed last (the results are
+    those up to it)."""
     counts: dict[str, int] = {}
     for r in results:
         counts[r.status] = counts.get(r.status, 0) + 1
         if r.status == "failed":
-            err.print(f"failed: {r.path}: {r.reason}", highlight=False, markup=False)
+            err.print(plain(f"failed: {r.path}: {r.reason}"))
         elif each:
-            out.print(
-                f"{r.status}: {r.doc_id} ({r.n_sentences} sentences) from {r.path}",
-                highlight=False,
-                markup=False,
-            )
+            out.print(plain(f"{r.status}: {r.doc_id} ({r.n_sentences} sentences) from {r.path}"))
+        for warning in r.warnings:  # the article was stored, without what the warning names
+            err.print(plain(f"warning: {r.path}: {r.doc_id}: {warning}"))
     out.print(", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or nothing, highlight=False)
-    if counts.get("failed"):
+    if stopped is not None:
+        err.print(plain("error:", "red"), plain(stopped.user_message()))
+    if counts.get("failed") or stopped is not None:
         raise typer.Exit(1)
 
 
@@ -134,7 +145,7 @@ def ask(
                 if isinstance(piece, Answer):
                     answer = piece
                 else:
-                    print(piece, end="", flush=True)
+                    print(printable(piece), end="", flush=True)
             print("\n")
             assert answer is not None
         else:
@@ -146,23 +157,23 @@ def ask(
         print(json.dumps(answer.model_dump(mode="json"), ensure_ascii=False))
         return
     if not stream:
-        out.print(answer.answer, highlight=False, markup=False)
+        out.print(plain(answer.answer))
     elif answer.mode == "llm" and not answer.abstained:
         # The streamed tokens carry the model's own [S#] markers; this is the checked text.
         out.print("Checked answer:", style="bold")
-        out.print(answer.answer, highlight=False, markup=False)
+        out.print(plain(answer.answer))
     shown = answer.citations or answer.related
     if shown:
         out.print("\nRelated sentences:" if answer.abstained else "\nSources:", style="bold")
     for c in shown:
         date_part = f", {c.published_at[:10]}" if c.published_at else ""
         out.print(
-            f"[{c.n}] {c.title} ({c.source or c.doc_id}{date_part}) "
-            f"{c.sentence_id} chars {c.start}-{c.end}",
-            highlight=False,
-            markup=False,
+            plain(
+                f"[{c.n}] {c.title} ({c.source or c.doc_id}{date_part}) "
+                f"{c.sentence_id} chars {c.start}-{c.end}"
+            )
         )
-        out.print(f"    {c.text}", highlight=False, markup=False, style="dim")
+        out.print(plain(f"    {c.text}", "dim"))
 
 
 @app.command()
@@ -185,13 +196,9 @@ def summarize(
     if as_json:
         print(json.dumps(summary.model_dump(mode="json"), ensure_ascii=False))
         return
-    out.print(summary.summary, highlight=False, markup=False)
+    out.print(plain(summary.summary))
     for c in summary.citations:
-        out.print(
-            f"[{c.n}] {c.title} {c.sentence_id} chars {c.start}-{c.end}",
-            highlight=False,
-            markup=False,
-        )
+        out.print(plain(f"[{c.n}] {c.title} {c.sentence_id} chars {c.start}-{c.end}"))
 
 
 @app.command(name="list")
@@ -212,9 +219,8 @@ def list_(
 
     table = Table("doc_id", "title", "source", "published", "sentences")
     for r in rows:
-        table.add_row(
-            r.doc_id, r.title[:60], r.source, (r.published_at or "")[:10], str(r.n_sentences)
-        )
+        cells = (r.doc_id, r.title[:60], r.source, (r.published_at or "")[:10], str(r.n_sentences))
+        table.add_row(*(plain(cell, one_line=True) for cell in cells))
     out.print(table)
     out.print(f"{len(rows)} articles")
 
@@ -230,7 +236,7 @@ def delete(
     except QAError as exc:
         _fail(exc)
         return
-    out.print(f"deleted {doc_id}", highlight=False, markup=False)
+    out.print(plain(f"deleted {doc_id}"))
 
 
 @app.command()
@@ -242,6 +248,8 @@ def serve(
     """Start the web app over the library in QA_HOME."""
     from qa.web.app import launch
 
+    # A server's log says what happened to each request: users' errors one line each (info).
+    logging.getLogger("qa").setLevel(logging.INFO)
     try:
         launch(_service(home, host=host, port=port))
     except QAError as exc:
@@ -294,7 +302,7 @@ def export_(
     except QAError as exc:
         _fail(exc)
         return
-    out.print(f"exported {n} articles to {path}", highlight=False, markup=False)
+    out.print(plain(f"exported {n} articles to {path}"))
 
 
 @app.command(name="import")
@@ -302,8 +310,9 @@ def import_(
     path: Annotated[Path, typer.Argument(help="A file written by `qa export`.")],
     reembed: Annotated[
         bool,
-        typer.Option("--reembed", help="Embed the texts again with this library's embedder "
-                     "instead of using the vectors in the file."),
+        typer.Option("--re-embed", "--reembed", help="Embed the texts again with this library's "
+                     "embedder instead of using the vectors in the file (needed when the export "
+                     "was made with another embedder)."),
     ] = False,
     home: HomeOpt = None,
 ) -> None:
@@ -313,6 +322,9 @@ def import_(
 
     try:
         results = import_library(_service(home), path, reembed=reembed)
+    except PartialIngest as exc:
+        _report(exc.results, "nothing was imported", each=True, stopped=exc)
+        return
     except QAError as exc:
         _fail(exc)
         return
@@ -343,7 +355,7 @@ def check(
         highlight=False,
     )
     for p in health.problems:
-        err.print(f"problem: {p}", highlight=False, markup=False)
+        err.print(plain(f"problem: {p}"))
     if health.problems or (health.orphans and repair):
         raise typer.Exit(1)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import logging
+import numbers
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -14,7 +15,7 @@ from typing import Any, Literal
 from qa.answer.conversation import Conversation
 from qa.answer.extractive import abstention, extractive_answer
 from qa.embed.base import Embedder
-from qa.errors import InputError, QAError
+from qa.errors import InputError, PartialIngest, QAError
 from qa.ingest.indexing import Indexer, Progress
 from qa.ingest.readers import Failure, finish, iter_files, make_doc_id, read_file
 from qa.retrieve.hybrid import Retrieval, Retriever
@@ -26,6 +27,7 @@ from qa.types import (
     Answer,
     Article,
     ArticleInfo,
+    Evidence,
     Filters,
     IngestResult,
     Sentence,
@@ -36,6 +38,7 @@ from qa.types import (
 logger = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 4000
+MAX_K = 50  # most sentences one answer may cite
 
 
 class QA:
@@ -105,8 +108,7 @@ class QA:
                     results.append(IngestResult(path=got.path, status="failed", reason=got.reason))
                 else:
                     articles.append((str(item), got))
-        results.extend(self.indexer.run(articles, progress))
-        return results
+        return self._index(articles, progress, results)
 
     def ingest_articles(
         self, articles: Iterable[Article], progress: Progress | None = None
@@ -121,7 +123,18 @@ class QA:
                 failed.append(
                     IngestResult(path="<api>", doc_id=a.doc_id, status="failed", reason=str(exc))
                 )
-        return failed + self.indexer.run(prepared, progress)
+        return self._index(prepared, progress, failed)
+
+    def _index(
+        self, articles: list[tuple[str, Article]], progress: Progress | None, earlier: list[IngestResult]
+    ) -> list[IngestResult]:
+        """The results of `earlier` (inputs refused while reading) and of indexing `articles`;
+        a store failure (PartialIngest) carries both, up to the failure."""
+        try:
+            return earlier + with_warnings(self.indexer.run(articles, progress), articles)
+        except PartialIngest as exc:
+            exc.results = earlier + with_warnings(exc.results, articles)
+            raise
 
     def ingest_text(
         self,
@@ -153,9 +166,11 @@ class QA:
 
     # --- reading ---------------------------------------------------------------------------
     def get(self, doc_id: str) -> Article:
+        self.store.sync()
         return self.store.get_article(doc_id)
 
     def sentences(self, doc_id: str) -> list[Sentence]:
+        self.store.sync()
         return self.store.get_sentences(doc_id)[0]
 
     def delete(self, doc_id: str) -> None:
@@ -168,6 +183,7 @@ class QA:
         """Read every record and report what is inconsistent, with how many leftover records
         were removed. `repair` first rebuilds the vector indexes of an embedded store from
         Chroma's log and deletes what interrupted writes left behind."""
+        self.store.sync()
         removed = 0
         if repair:
             self.store.rebuild_index()
@@ -175,15 +191,17 @@ class QA:
                 removed = self.store.repair()
         return self.store.check(), removed
 
-    def describe(self) -> dict[str, str]:
-        """What this QA runs on, for a face to show: embedder, chat model and store."""
+    def describe(self, *, public: bool = False) -> dict[str, str]:
+        """What this QA runs on, for a face to show: embedder, chat model and store. `public`:
+        for users of a server (the web app), without the server's folders or URLs."""
         s = self.settings
         llm = f"{s.llm_model} (LLM configured)" if s.llm_configured else "none (extractive answers)"
         try:
             embedder = self.embedder.name
         except QAError as exc:
-            embedder = f"unavailable: {exc.user_message()}"
-        return {"embedder": embedder, "model": llm, "store": self.store.describe()}
+            logger.warning("the embedder is unavailable: %s", " ".join(str(exc).split()))
+            embedder = "unavailable (see the server log)" if public else f"unavailable: {exc.user_message()}"
+        return {"embedder": embedder, "model": llm, "store": self.store.describe(public=public)}
 
     def close(self) -> None:
         """Release the store (an embedded Chroma keeps its files open until then)."""
@@ -206,8 +224,20 @@ class QA:
         until: date | None = None,
     ) -> Retrieval:
         question = check_question(question)
+        k = check_k(k)
+        self.store.sync()  # what other processes committed since the last request
         filters = Filters(sources=list(sources) if sources else None, since=since, until=until)
-        return self.retriever.retrieve(question, k or self.settings.k, filters)
+        return self.retriever.retrieve(question, self.settings.k if k is None else k, filters)
+
+    def context(self, question: str, **kwargs: Any) -> list[Evidence]:
+        """The numbered evidence a chat model would be shown for `question` (retrieval's chosen
+        sentences, then the next candidates, packed within the token budget): the model can only
+        cite what is in it. Takes `retrieve`'s filters."""
+        from qa.answer.chain import context_budget, pack
+
+        r = self.retrieve(question, **kwargs)
+        budget = context_budget(self.settings, "answer", question=question)
+        return list(pack(r.llm_context(), budget).numbered.values())
 
     def _mode(self, mode: str | None) -> Literal["extractive", "llm"]:
         if mode is None:
@@ -345,6 +375,7 @@ class QA:
         """
         from qa.summarize.extractive import Summarizer
 
+        self.store.sync()
         summarizer = Summarizer(self.store, lambda: self.embedder, self.retrieve, self.settings)
         extractive = summarizer.summarize(list(doc_ids or []), query=query, max_sentences=max_sentences)
         if self._mode(mode) == "extractive":
@@ -367,8 +398,20 @@ class QA:
     ) -> builtins.list[ArticleInfo]:
         """The stored articles, without their text, in doc id order; `query` keeps those whose
         title, source or id contains it (any case), the others narrow by source and date."""
+        self.store.sync()
         filters = Filters(sources=list(sources) if sources else None, since=since, until=until)
         return self.store.list_articles(query, filters)
+
+
+def with_warnings(
+    results: list[IngestResult], articles: Iterable[tuple[str, Article]]
+) -> list[IngestResult]:
+    """The indexer's results, each with the warnings its article met while it was read (for a
+    doc id given twice in one place, the later article's, as the indexer keeps the later one)."""
+    notes = {(path, a.doc_id): a.warnings for path, a in articles}
+    for r in results:
+        r.warnings = [*r.warnings, *notes.get((r.path, r.doc_id or ""), [])]
+    return results
 
 
 def final_answer(pieces: Iterable[str | Answer]) -> Answer:
@@ -380,6 +423,16 @@ def final_answer(pieces: Iterable[str | Answer]) -> Answer:
     if final is None:
         raise QAError("The answer stream ended without an answer.")
     return final
+
+
+def check_k(k: object) -> int | None:
+    """`k` (sentences cited) as given, or None for the default; InputError unless it is a whole
+    number from 1 to MAX_K (0 is not "the default", and -1 is not "all")."""
+    if k is None:
+        return None
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 1 <= int(k) <= MAX_K:
+        raise InputError(f"k (sentences cited) must be a whole number from 1 to {MAX_K}, not {k!r}.")
+    return int(k)
 
 
 def check_question(question: str) -> str:

@@ -90,11 +90,18 @@ class Settings(BaseSettings):
     )
     rrf_k: int = Field(default=60, description="The constant of reciprocal rank fusion.")
     abstain_threshold: float = Field(
-        default=0.33,
+        default=0.27,
         description=(
-            "Questions whose answerability score is below this abstain. Calibrated on MultiHop-RAG "
-            "null vs answerable dev questions (see eval/CALIBRATION.md)."
+            "Questions whose answerability (P(answerable) by qa/retrieve/answerability.py's model) "
+            "is below this abstain. Chosen on tune questions only: the highest threshold keeping "
+            "false abstention at or under 8% on every tune set (eval/train_answerability.py, "
+            "eval/CALIBRATION.md)."
         ),
+    )
+    reason_penalty: float = Field(
+        default=0.15,
+        description="For why-questions, relevance taken from sentences that give no cause or reason "
+        "(a sentence that only restates the question is not its answer); 0 turns it off.",
     )
     lexical_weight: float = Field(
         default=0.2, description="Weight of the BM25 score (0..1, best = 1) in sentence relevance."
@@ -123,14 +130,20 @@ class Settings(BaseSettings):
     )
     max_links: int = Field(default=4, description="At most this many linked articles per question.")
     evidence_threshold: float = Field(
-        default=0.35,
+        default=0.4,
         description="A sentence beyond the score margin is still cited when the evidence model "
-        "(qa/evidence_model.json) gives it at least this probability of being evidence; above 1 "
-        "turns the model off.",
+        "(qa/retrieve/evidence_model.json, fitted on tune questions) gives it at least this "
+        "probability of being evidence (chosen by cross-validation on tune); above 1 turns the "
+        "model off.",
     )
     evidence_model: Path | None = Field(
         default=None,
         description="Another evidence model file (eval/train_evidence_model.py writes one); "
+        "default: the one shipped in the package.",
+    )
+    answerability_model: Path | None = Field(
+        default=None,
+        description="Another answerability model file (eval/train_answerability.py writes one); "
         "default: the one shipped in the package.",
     )
     score_margin: float = Field(

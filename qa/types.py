@@ -27,6 +27,12 @@ class Article(BaseModel):
     text: str
     content_hash: str = ""
     n_sentences: int = 0
+    warnings: list[str] = Field(
+        default_factory=list,
+        exclude=True,
+        description="What ingest refused of this article's input (a field dropped, and why); "
+        "reported in its IngestResult, never stored.",
+    )
 
 
 class Sentence(BaseModel):
@@ -151,6 +157,11 @@ class IngestResult(BaseModel):
     status: IngestStatus
     reason: str = ""
     n_sentences: int = 0
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="Parts of the input refused while the article itself was kept "
+        "(e.g. a published_at that is not an ISO date: stored without a date).",
+    )
 
 
 class ArticleInfo(BaseModel):

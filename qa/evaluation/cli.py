@@ -21,6 +21,7 @@ import typer
 from rich.console import Console
 
 from qa.errors import InputError, QAError
+from qa.text.terminal import plain, printable
 
 __all__ = ["register"]
 
@@ -44,7 +45,7 @@ def _quiet_libraries() -> None:
 
 
 def _fail(exc: QAError) -> None:
-    err.print(f"[red]error:[/red] {exc.user_message()}", markup=True, highlight=False)
+    err.print(plain("error:", "red"), plain(exc.user_message()))
     raise typer.Exit(2)
 
 
@@ -123,33 +124,41 @@ def score_cmd(
         if as_json
         else report_markdown(scores, f"Scores of {predictions.name} on {questions.name}")
     )
-    print(text, end="")
+    print(printable(text), end="")
     if out_path is not None:
         out_path.parent.mkdir(parents=True, exist_ok=True)
         out_path.write_text(text, encoding="utf-8")
-        err.print(f"wrote {out_path}", highlight=False, markup=False)
+        err.print(plain(f"wrote {out_path}"))
 
 
 def summarize_cmd(
     items: Annotated[Path, typer.Option("--items", help="JSONL of {doc_id, text, reference_summary}.")],
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first N.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON, per item too.")] = False,
+    split: Annotated[
+        str | None,
+        typer.Option("--split", help="Only the items of this split (tune or validate)."),
+    ] = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Summarize each item with qa and score it (ROUGE) beside Lead-3 of the same text."""
-    from qa.evaluation.compare import compare_summaries, summary_report
+    from qa.evaluation.compare import compare_summaries, summary_items, summary_report
 
     try:
-        rows = _rows(items, ("text", "reference_summary"))[:limit]
+        rows = _rows(items, ("text", "reference_summary"))
+        if split is not None:
+            rows = summary_items(rows, split)
+            if not rows:
+                raise InputError(f"{items}: no item has split {split!r}")
         with _bars(quiet) as bars:
-            result = compare_summaries(rows, progress=bars)
+            result = compare_summaries(rows[:limit], progress=bars, split=split)
     except QAError as exc:
         _fail(exc)
         return
     if as_json:
         print(json.dumps(result, indent=1, ensure_ascii=False))
     else:
-        print(summary_report(result, f"Summaries of {items.name}"), end="")
+        print(printable(summary_report(result, f"Summaries of {items.name}")), end="")
 
 
 def compare_cmd(
@@ -172,7 +181,7 @@ def compare_cmd(
     chosen = system or list(SYSTEMS)
     unknown = [s for s in chosen if s not in SYSTEMS]
     if unknown:
-        err.print(f"error: unknown system {unknown[0]!r}; choose from {', '.join(SYSTEMS)}")
+        err.print(plain(f"error: unknown system {unknown[0]!r}; choose from {', '.join(SYSTEMS)}"))
         raise typer.Exit(2)
     try:
         qs = _rows(questions, ("qid", "question"))
@@ -182,9 +191,9 @@ def compare_cmd(
         _fail(exc)
         return
     table = report_comparison(result.scores, f"{questions.name}: qa and the yardsticks")
-    print(table, end="")
+    print(printable(table), end="")
     for name, seconds in result.seconds.items():
-        err.print(f"{name}: {seconds:.1f} s", highlight=False, markup=False)
+        err.print(plain(f"{name}: {seconds:.1f} s"))
     if out_dir is not None:
         (out_dir / "predictions").mkdir(parents=True, exist_ok=True)
         (out_dir / "comparison.md").write_text(table, encoding="utf-8")
@@ -193,7 +202,7 @@ def compare_cmd(
         )
         for name, preds in result.predictions.items():
             write_jsonl(out_dir / "predictions" / f"{name}.jsonl", preds)
-        out.print(f"wrote {out_dir}", highlight=False, markup=False)
+        out.print(plain(f"wrote {out_dir}"))
 
 
 def all_cmd(
@@ -214,14 +223,14 @@ def all_cmd(
     from qa.evaluation.report import find_datasets, main_table, run_all, write_report
 
     if not data.is_dir():
-        err.print(f"error: {data}: no such folder (the evaluation sets live in ../shared/eval)")
+        err.print(plain(f"error: {data}: no such folder (the evaluation sets live in ../shared/eval)"))
         raise typer.Exit(2)
     found, missing = find_datasets(data)
     if not found and "summarization_cnndm_frank.jsonl" in missing:
-        err.print(f"error: no evaluation set in {data}")
+        err.print(plain(f"error: no evaluation set in {data}"))
         raise typer.Exit(2)
     if missing:
-        err.print(f"not found, skipped: {', '.join(missing)}", highlight=False, markup=False)
+        err.print(plain(f"not found, skipped: {', '.join(missing)}"))
     t0 = time.perf_counter()
     try:
         with _bars(quiet) as bars:
@@ -233,14 +242,11 @@ def all_cmd(
     except QAError as exc:
         _fail(exc)
         return
-    print(main_table(result))
+    print(printable(main_table(result)))
     if result.summaries is not None:
-        print(summary_report(result.summaries, "Summaries"), end="")
-    out.print(
-        f"report written to {md_path} and {html_path} in {(time.perf_counter() - t0) / 60:.1f} min",
-        highlight=False,
-        markup=False,
-    )
+        print(printable(summary_report(result.summaries, "Summaries")), end="")
+    minutes = (time.perf_counter() - t0) / 60
+    out.print(plain(f"report written to {md_path} and {html_path} in {minutes:.1f} min"))
 
 
 def register(eval_app: typer.Typer) -> None:

@@ -36,6 +36,7 @@ __all__ = [
     "SYSTEMS",
     "Comparison",
     "Progress",
+    "bootstrap_margin",
     "compare_summaries",
     "compare_systems",
     "eval_settings",
@@ -163,8 +164,36 @@ def _cited_share(qa: QA, summary: Any) -> float | None:
     return sum(s in good for s in summary.sentences) / len(summary.sentences)
 
 
+BOOTSTRAP_RESAMPLES = 2000
+"""Resamples of the items behind each margin's interval."""
+
+
+def bootstrap_margin(
+    differences: Sequence[float], *, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0
+) -> dict[str, float | int | None]:
+    """Mean of per-item differences with a percentile bootstrap 95% interval (items resampled).
+
+    Seeded, so the same items give the same interval. Returns {"margin", "low", "high", "n"}
+    (None figures with no items).
+    """
+    import numpy as np
+
+    d = np.asarray([float(x) for x in differences], dtype=np.float64)
+    if len(d) == 0:
+        return {"margin": None, "low": None, "high": None, "n": 0}
+    picks = np.random.default_rng(seed).integers(0, len(d), size=(resamples, len(d)))
+    means = d[picks].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return {"margin": float(d.mean()), "low": float(low), "high": float(high), "n": len(d)}
+
+
 def _length(sentences: Sequence[str]) -> tuple[float, float]:
     return float(len(sentences)), float(sum(len(s.split()) for s in sentences))
+
+
+def summary_items(items: Sequence[Mapping[str, Any]], split: str | None) -> list[dict[str, Any]]:
+    """The items of one `split` ("tune", "validate"), or all of them when `split` is None."""
+    return [dict(it) for it in items if split is None or it.get("split") == split]
 
 
 def compare_summaries(
@@ -173,17 +202,21 @@ def compare_summaries(
     *,
     embedder: Embedder | None = None,
     progress: Progress | None = None,
+    split: str | None = None,
 ) -> dict:
     """qa's summary of each item beside Lead-3 of the same stored text, scored against the reference.
 
-    Items are {"doc_id", "text", "reference_summary"}. ROUGE is F1 (rouge-score, Porter stemming);
-    Lead-3 is the first three sentences of the article as stored (after cleaning), the text qa
-    chooses from. `cited_share` checks every summary sentence: it must be the text of one of the
-    summary's citations, equal to the stored sentence it names and to the article at its offsets.
-    Returns {"n", "systems": {"qa": {...}, "lead3": {...}}, "per_item": [...]}.
+    Items are {"doc_id", "text", "reference_summary", "split"?}; with `split`, only the items of
+    that split are summarized. ROUGE is F1 (rouge-score, Porter stemming); Lead-3 is the first
+    three sentences of the article as stored (after cleaning), the text qa chooses from.
+    `cited_share` checks every summary sentence: it must be the text of one of the summary's
+    citations, equal to the stored sentence it names and to the article at its offsets.
+    `margins` holds, per ROUGE type, qa minus Lead-3 with a bootstrap 95% interval over items.
+    Returns {"n", "split", "systems": {"qa": {...}, "lead3": {...}}, "margins", "per_item"}.
     """
     from qa.ingest.readers import article_from_record
 
+    items = summary_items(items, split)
     rows: list[dict] = []
     with (
         tempfile.TemporaryDirectory(prefix="qa-eval-sum-") as tmp,
@@ -229,7 +262,14 @@ def compare_summaries(
     }
     for k in ("cited_share", "latency_ms"):
         systems["lead3"].pop(k)
-    return {"n": len(rows), "systems": systems, "per_item": rows}
+    margins = {
+        k: bootstrap_margin([r["qa"][k] - r["lead3"][k] for r in rows]) for k in m.ROUGE_TYPES
+    }
+    return {"n": len(rows), "split": split, "systems": systems, "margins": margins, "per_item": rows}
+
+
+def _signed(value: Any) -> str:
+    return "–" if value is None else f"{value:+.4f}"
 
 
 def summary_report(result: Mapping[str, Any], title: str) -> str:
@@ -249,8 +289,30 @@ def summary_report(result: Mapping[str, Any], title: str) -> str:
                 fmt(s["words"], 1),
             ]
         )
-    out = [f"# {title}", "", f"{result['n']} articles; ROUGE F1, Porter stemming.", ""]
+    split = result.get("split")
+    which = f" (split {split})" if split else ""
+    out = [f"# {title}", "", f"{result['n']} articles{which}; ROUGE F1, Porter stemming.", ""]
     out += md_table(
         ["system", "ROUGE-1", "ROUGE-2", "ROUGE-Lsum", "sentences cited", "sentences", "words"], rows
     )
+    margins = result.get("margins")
+    if margins:
+        labels = {"rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeLsum": "ROUGE-Lsum"}
+        out += [
+            f"qa minus Lead-3, with a bootstrap 95% interval ({BOOTSTRAP_RESAMPLES} resamples of "
+            "the articles, seed 0):",
+            "",
+        ]
+        out += md_table(
+            ["metric", "margin", "95% interval", "articles"],
+            [
+                [
+                    labels.get(k, k),
+                    _signed(b["margin"]),
+                    f"{_signed(b['low'])} to {_signed(b['high'])}",
+                    str(b["n"]),
+                ]
+                for k, b in margins.items()
+            ],
+        )
     return "\n".join(out).rstrip() + "\n"

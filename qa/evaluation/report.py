@@ -19,6 +19,7 @@ import os
 import platform
 import re
 import subprocess
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,7 +37,8 @@ from qa.evaluation.compare import (
     compare_systems,
     summary_report,
 )
-from qa.evaluation.io import load_jsonl
+from qa.evaluation.intopic import in_topic_set
+from qa.evaluation.io import load_jsonl, write_jsonl
 from qa.evaluation.score import fmt, md_table, report_comparison, report_markdown
 from qa.settings import Settings
 
@@ -99,6 +101,9 @@ DATASETS = (
 SUMMARIES = "summarization_cnndm_frank.jsonl"
 """The summarization items `run_all` looks for."""
 
+IN_TOPIC = ("hotpotqa", "realtimeqa")
+"""The sets whose in-topic unanswerable variant `run_all` also runs."""
+
 CURVE_DATASET = "multihoprag_partial"
 """The set whose unanswerable questions draw the abstention curve."""
 
@@ -156,8 +161,13 @@ def run_all(
     systems: Sequence[str] = SYSTEMS,
     embedder: Embedder | None = None,
     progress: Progress | None = None,
+    split: str | None = "validate",
 ) -> EvalRun:
     """Run qa and the yardsticks on every question set in `data`, and the summaries beside Lead-3.
+
+    `split` keeps the rows of that split only ("validate" by default: the rows nothing was
+    fitted on; None: every row). After each set in IN_TOPIC, its in-topic unanswerable variant
+    (qa.evaluation.intopic) is run through qa alone (the yardsticks never abstain).
 
     `limit` keeps the first N questions (and summary items) of each set; every document is still
     indexed. The embedding model is loaded once for the whole run.
@@ -182,8 +192,13 @@ def run_all(
         report = progress
         return lambda name, done, total: report(f"{prefix} {name}", done, total)
 
+    def keep(rows: list[dict]) -> list[dict]:
+        # A row without a split belongs to every split (sets made before the splits existed).
+        return [r for r in rows if split is None or r.get("split", split) == split][:limit]
+
     for d in found:
-        questions = load_jsonl(d.questions(data))[:limit]
+        all_questions = load_jsonl(d.questions(data))
+        questions = keep(all_questions)
         t0 = time.perf_counter()
         result.datasets[d.key] = compare_systems(
             d.docs(data),
@@ -196,10 +211,30 @@ def run_all(
         result.seconds[d.key] = time.perf_counter() - t0
         result.titles[d.key] = d.title
         result.notes[d.key] = d.note
+        if d.key in IN_TOPIC and PROJECT in systems:
+            made = in_topic_set(load_jsonl(d.docs(data)), all_questions, split=split)
+            key = f"{d.key}_intopic"
+            t0 = time.perf_counter()
+            with tempfile.TemporaryDirectory(prefix="qa-intopic-") as tmp:
+                docs = Path(tmp) / "docs.jsonl"
+                write_jsonl(docs, made.docs)
+                result.datasets[key] = compare_systems(
+                    docs, made.questions[:limit], settings, systems=(PROJECT,), embedder=embedder,
+                    progress=stage(key),
+                )
+            result.seconds[key] = time.perf_counter() - t0
+            result.titles[key] = f"{d.title} in-topic"
+            result.notes[key] = (
+                f"{d.title} with the gold and silver articles of half its questions removed: "
+                f"{made.unanswerable} of those whose answer then appears nowhere must abstain, "
+                f"{made.answerable} of the other half stay answerable (qa/evaluation/intopic.py)."
+            )
     if (data / SUMMARIES).is_file():
-        items = load_jsonl(data / SUMMARIES)[:limit]
+        items = keep(load_jsonl(data / SUMMARIES))
         t0 = time.perf_counter()
-        result.summaries = compare_summaries(items, settings, embedder=embedder, progress=stage("summaries"))
+        result.summaries = compare_summaries(
+            items, settings, embedder=embedder, progress=stage("summaries"), split=split
+        )
         result.seconds["summaries"] = time.perf_counter() - t0
     return result
 
@@ -326,9 +361,12 @@ _COLORS = {
 }
 
 
-def _curve(run: EvalRun) -> tuple[str, list[tuple[float, float | None, float | None]]] | None:
-    """The abstention curve on a fine threshold grid, from the first set with null questions."""
+def _curves(run: EvalRun) -> list[tuple[str, list[tuple[float, float | None, float | None]]]]:
+    """The abstention curve of every set with unanswerable and answerable questions (MultiHop-RAG's
+    null queries, the in-topic sets), on one threshold grid."""
     keys = [CURVE_DATASET, *(k for k in run.datasets if k != CURVE_DATASET)]
+    grid = [i / 100 for i in range(101)]
+    out = []
     for key in keys:
         comparison = run.datasets.get(key)
         if comparison is None or PROJECT not in comparison.predictions:
@@ -340,10 +378,8 @@ def _curve(run: EvalRun) -> tuple[str, list[tuple[float, float | None, float | N
             if by_qid.get(str(q["qid"]), {}).get("confidence") is not None
         ]
         if any(not a for a, _ in items) and any(a for a, _ in items):
-            top = max(c for _, c in items)
-            grid = [i / 200 for i in range(int(top * 200) + 2)]
-            return key, m.abstention_curve(items, grid)
-    return None
+            out.append((key, m.abstention_curve(items, grid)))
+    return out
 
 
 def write_plots(run: EvalRun, folder: Path) -> dict[str, str]:
@@ -408,25 +444,31 @@ def write_plots(run: EvalRun, folder: Path) -> dict[str, str]:
             plt.close(fig)
             written["Latency of qa (total per question)"] = "latency.png"
 
-    found = _curve(run)
-    if found is not None:
-        key, curve = found
-        xs = [t for t, _, _ in curve]
-        fig, ax = plt.subplots(figsize=(7, 4))
-        ax.plot(xs, [n if n is not None else float("nan") for _, n, _ in curve], label="abstain on null")
-        ax.plot(xs, [f if f is not None else float("nan") for _, _, f in curve], label="false abstention")
+    curves = _curves(run)
+    if curves:
+        fig, ax = plt.subplots(figsize=(7.5, 4.5))
+        for i, (key, curve) in enumerate(curves):
+            xs = [x for x, _, _ in curve]
+            color = f"C{i}"
+            name = run.titles.get(key, key)
+            ax.plot(xs, [n if n is not None else float("nan") for _, n, _ in curve], color=color,
+                    label=f"{name}: abstain on unanswerable")
+            ax.plot(xs, [f if f is not None else float("nan") for _, _, f in curve], color=color,
+                    linestyle=":", label=f"{name}: false abstention")
         threshold = float(run.settings["abstain_threshold"])
         ax.axvline(threshold, color="black", linestyle="--", label=f"configured {threshold:g}")
-        ax.set_xlabel("threshold (abstain when confidence < threshold)")
+        ax.set_xlabel("threshold (abstain when P(answerable) < threshold)")
         ax.set_ylabel("share of questions")
         ax.set_ylim(-0.02, 1.02)
-        ax.set_title(f"Abstention by threshold ({run.titles.get(key, key)})")
+        ax.set_title("Abstention by threshold")
         ax.grid(alpha=0.3)
-        ax.legend()
+        ax.legend(fontsize=7)
         fig.tight_layout()
         fig.savefig(folder / "abstention.png", dpi=110)
         plt.close(fig)
-        written[f"Abstention curve ({run.titles.get(key, key)})"] = "abstention.png"
+        written["Abstention curves (" + ", ".join(run.titles.get(k, k) for k, _ in curves) + ")"] = (
+            "abstention.png"
+        )
     return written
 
 

@@ -52,7 +52,9 @@ def predictions(
     yield {"ingest_seconds": round(time.perf_counter() - t0, 2), "ingest_failed": len(failed)}
     for q in questions:
         answer = qa.ask(str(q["question"]), k=k, mode=mode)
-        yield {"qid": q["qid"], **answer.model_dump(mode="json")}
+        # What a chat model would be shown: scored as "context recall" (it can cite only that).
+        context = [e.sentence.text for e in qa.context(str(q["question"]), k=k)]
+        yield {"qid": q["qid"], **answer.model_dump(mode="json"), "llm_context": context}
 
 
 def fresh_qa(settings: Settings | None, home: Path, embedder: Embedder | None = None) -> QA:

@@ -72,6 +72,7 @@ def _citation_row(q: Mapping[str, Any], p: Mapping[str, Any]) -> dict:
         "n_cited_sentences": None if abstained else float(len(cited)),
         "cited_chars": None if abstained else float(m.cited_chars(citations)),
         "evidence_recall": None,
+        "context_recall": None,
         "precision": None,
         "precision_hits": None,
         "precision_total": None,
@@ -80,6 +81,9 @@ def _citation_row(q: Mapping[str, Any], p: Mapping[str, Any]) -> dict:
         row["evidence_recall"] = (
             0.0 if abstained else m.evidence_recall(citations, gold_ev, silver_ev)
         )
+        if p.get("llm_context") is not None:  # abstained or not: what retrieval would hand over
+            context = [{"text": text} for text in p.get("llm_context") or []]
+            row["context_recall"] = m.evidence_recall(context, gold_ev, silver_ev)
     if answerable and not abstained and cited:
         precision = m.citation_precision(cited, gold_ev + silver_ev)
         row["precision"] = precision
@@ -150,6 +154,7 @@ def _aggregate(rows: Sequence[Mapping[str, Any]], ks: Sequence[int], with_curve:
         },
         "citations": {
             "evidence_recall": m.mean(_col(rows, "evidence_recall")),
+            "context_recall": m.mean(_col(rows, "context_recall")),
             "precision": m.mean(_col(rows, "precision")),
             "precision_pooled": hits / total if total else None,
             "mean_citations": m.mean(_col(rows, "n_citations")),
@@ -249,6 +254,7 @@ _TYPE_COLUMNS = (
     ("recall@5", ("retrieval", "gold", "recall@5"), 3),
     ("MRR", ("retrieval", "gold", "mrr"), 3),
     ("ev. recall", ("citations", "evidence_recall"), 3),
+    ("ctx recall", ("citations", "context_recall"), 3),
     ("precision", ("citations", "precision"), 3),
     ("cited chars", ("citations", "mean_cited_chars"), 0),
     ("EM", ("answers", "exact_match"), 3),
@@ -307,6 +313,7 @@ def report_markdown(scores: Mapping[str, Any], title: str) -> str:
         ["metric", "value"],
         [
             ["evidence recall", fmt(c["evidence_recall"])],
+            ["evidence in the LLM context", fmt(c.get("context_recall"))],
             ["citation precision (mean per answer)", fmt(c["precision"])],
             ["citation precision (pooled sentences)", fmt(c["precision_pooled"])],
             ["citations per answer", fmt(c["mean_citations"], 2)],

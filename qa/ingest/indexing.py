@@ -12,7 +12,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import numpy as np
 
 from qa.embed.base import Embedder, Encode, Encoded, Span
-from qa.errors import InputError
+from qa.errors import InputError, PartialIngest, StoreError
 from qa.settings import Settings
 from qa.store import ArticleMeta, ArticleWrite, Store
 from qa.text.chunking import TITLE_TOKENS, chunk, sentences_of
@@ -50,10 +50,23 @@ class Indexer:
         self, articles: list[tuple[str, Article]], progress: Progress | None = None
     ) -> list[IngestResult]:
         """Ingest (path, article) pairs; one result per article. Later duplicates of a doc_id
-        win, as if ingested one after the other."""
+        win, as if ingested one after the other.
+
+        A store that fails (its server died, its disk is full) stops the ingest with
+        PartialIngest, which carries the results up to the failure: the articles stored before
+        it, each whole, are reported; those of the group being written are whole or absent."""
         results: list[IngestResult] = []
         if not articles:
             return results
+        try:
+            self._run(articles, progress, results)
+        except StoreError as exc:
+            raise PartialIngest(exc, results) from exc
+        return results
+
+    def _run(
+        self, articles: list[tuple[str, Article]], progress: Progress | None, results: list[IngestResult]
+    ) -> None:
         last: dict[str, int] = {a.doc_id: i for i, (_, a) in enumerate(articles)}
         with self.store.write_lock():
             catalog = self.store.refresh().articles
@@ -98,7 +111,6 @@ class Indexer:
                         write_oldest()
                 while queue:
                     write_oldest()
-        return results
 
     def _split_groups(
         self, todo: list[tuple[str, Article]]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import logging
+import os
 import re
+import stat
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,6 +17,7 @@ from typing import Any
 
 from qa.errors import InputError
 from qa.text.clean import clean, normalize
+from qa.text.dates import normalize_date
 from qa.types import Article
 
 logger = logging.getLogger(__name__)
@@ -64,6 +68,44 @@ def check_doc_id(doc_id: Any) -> str:
     return doc_id
 
 
+_TEXT_FIELDS = ("doc_id", "title", "source", "published_at", "url", "byline", "text")
+
+
+def check_unicode(article: Article) -> None:
+    """InputError naming the first field that is not valid Unicode: a lone surrogate (`"\\ud800"`
+    in JSON) cannot be encoded, stored or hashed, so the article is refused, not the batch."""
+    for name in _TEXT_FIELDS:
+        value = getattr(article, name)
+        if not value:
+            continue
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InputError(
+                f"field {name!r} is not valid Unicode: a lone surrogate "
+                f"({value[exc.start]!r}) at character {exc.start}"
+            ) from None
+
+
+def _checked_date(article: Article) -> None:
+    """`published_at` normalized (qa.text.dates), or dropped with a warning on the article: an
+    article is never stored with a date the range filters cannot read."""
+    value = (article.published_at or "").strip()
+    if not value:
+        article.published_at = None
+        return
+    try:
+        article.published_at = normalize_date(value)
+    except ValueError:
+        shown = value if len(value) <= 60 else value[:60] + "…"
+        article.warnings = [
+            *article.warnings,
+            f"published_at {shown!r} is not an ISO 8601 date or datetime (such as 2023-09-11 or "
+            "2023-09-11T08:30:00+02:00); the article is kept without a date",
+        ]
+        article.published_at = None
+
+
 def content_hash(article: Article) -> str:
     payload = json.dumps(
         [
@@ -80,7 +122,9 @@ def content_hash(article: Article) -> str:
 
 
 def finish(article: Article) -> Article:
-    """Clean the text, keep the byline aside, fill the title if missing, stamp the hash."""
+    """Check the fields, clean the text, keep the byline aside, fill the title if missing,
+    normalize the date (or drop it with a warning), stamp the hash."""
+    check_unicode(article)
     check_doc_id(article.doc_id)
     cleaned = clean(article.text)
     if not cleaned.text.strip():
@@ -90,6 +134,8 @@ def finish(article: Article) -> Article:
     article.title = " ".join(normalize(article.title).split())[:MAX_TITLE_CHARS]  # no NULs, no newlines
     if not article.title:
         article.title = _title_from_text(cleaned.text)
+    article.source = " ".join(normalize(article.source).split())
+    _checked_date(article)
     article.content_hash = content_hash(article)
     return article
 
@@ -102,8 +148,9 @@ def _title_from_text(text: str) -> str:
     return first[:100].rsplit(" ", 1)[0] + "…"
 
 
-def decode(data: bytes, name: str) -> str:
-    """Bytes -> text: BOMs honoured, otherwise strict UTF-8; binary files refused."""
+def decode(data: bytes, name: str, *, html: bool = False) -> str:
+    """Bytes -> text: BOMs honoured, otherwise strict UTF-8; binary files refused. HTML that is
+    not UTF-8 is read in the charset it declares, else in the one charset-normalizer finds."""
     head = data[:8192]
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
@@ -115,21 +162,89 @@ def decode(data: bytes, name: str) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
+        if html:
+            return _decode_html(data, name, exc)
         raise InputError(
             f"{name}: not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})",
             help="Save the file as UTF-8 and ingest it again.",
         ) from exc
 
 
+# Labels browsers read as windows-1252 (WHATWG Encoding): pages labelled Latin-1 use its quotes.
+_AS_BROWSERS_READ = {"iso8859-1": "cp1252", "ascii": "cp1252"}
+
+
+def _decode_html(data: bytes, name: str, not_utf8: UnicodeDecodeError) -> str:
+    """A page that is not UTF-8: in the charset its <meta> (or XML declaration) names, else in
+    charset-normalizer's best guess; InputError when it names a charset its bytes do not fit, or
+    when no charset fits at all."""
+    from bs4.dammit import EncodingDetector
+
+    declared = EncodingDetector.find_declared_encoding(data, is_html=True)
+    if declared:
+        try:
+            codec = codecs.lookup(declared).name
+        except LookupError:
+            raise InputError(f"{name}: declares an unknown charset {declared!r}") from None
+        for candidate in dict.fromkeys((_AS_BROWSERS_READ.get(codec, codec), codec)):
+            try:
+                return data.decode(candidate)
+            except UnicodeDecodeError:
+                continue
+        raise InputError(f"{name}: declares charset {declared!r}, which its bytes are not in")
+    import charset_normalizer
+
+    found = charset_normalizer.from_bytes(data)
+    best = found.best()
+    # Latin-script text often fits several Windows code pages equally well (French fits 1250 as
+    # well as 1252): a tie goes to windows-1252, the HTML standard's default for undeclared pages.
+    best = next((m for m in found if best is not None and "cp1252" in m.could_be_from_charset
+                 and (m.chaos, m.coherence) == (best.chaos, best.coherence)), best)
+    if best is None:
+        raise InputError(
+            f"{name}: not valid UTF-8 (byte 0x{data[not_utf8.start]:02x} at offset "
+            f"{not_utf8.start}), and no charset is declared or recognized",
+            help="Add <meta charset=...> to the page, or save it as UTF-8.",
+        )
+    return str(best)
+
+
+def read_capped(path: Path, max_bytes: int) -> bytes:
+    """The bytes of a regular file (symlinks followed), refused over `max_bytes`: by the size the
+    file states, and by what is read, never more than max_bytes + 1 bytes. A FIFO, a device or a
+    socket is refused without being read (a FIFO would block, /dev/zero never ends)."""
+    not_regular = "not a regular file (a FIFO, device or socket is never read)"
+    if not stat.S_ISREG(path.stat().st_mode):
+        raise InputError(not_regular)
+    # O_NONBLOCK: should the path be swapped for a FIFO after the check, opening it cannot hang.
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    with open(os.open(path, flags | getattr(os, "O_BINARY", 0)), "rb") as fh:
+        st = os.fstat(fh.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise InputError(not_regular)
+        if st.st_size > max_bytes:
+            raise InputError(
+                f"file is {st.st_size:,} bytes, over the limit of {max_bytes:,} (QA_MAX_FILE_BYTES)"
+            )
+        data = fh.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise InputError(
+            f"file is over the limit of {max_bytes:,} bytes (QA_MAX_FILE_BYTES): more was read "
+            f"than the {st.st_size:,} bytes it states"
+        )
+    return data
+
+
 def iter_files(paths: list[Path]) -> Iterator[Path | Failure]:
-    """The article files under `paths` (folders recursively, hidden files skipped), sorted."""
+    """The article files under `paths` (folders recursively, hidden files skipped), sorted. A
+    FIFO or device with an article's name is yielded too, for `read_file` to report, unread."""
     for path in paths:
         if not path.exists():
             yield Failure(str(path), "no such file or folder")
         elif path.is_dir():
             for p in sorted(path.rglob("*")):
                 rel = p.relative_to(path).parts
-                if p.is_file() and not any(part.startswith(".") for part in rel):
+                if p.exists() and not p.is_dir() and not any(part.startswith(".") for part in rel):
                     if p.suffix.lower() in SUFFIXES:
                         yield p
         elif path.suffix.lower() not in SUFFIXES:
@@ -145,18 +260,13 @@ def iter_files(paths: list[Path]) -> Iterator[Path | Failure]:
 def read_file(path: Path, max_bytes: int) -> Iterator[Article | Failure]:
     """The articles in one file (several for jsonl), or Failures saying why not."""
     name = str(path)
+    suffix = path.suffix.lower()
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            yield Failure(
-                name, f"file is {size:,} bytes, over the limit of {max_bytes:,} (QA_MAX_FILE_BYTES)"
-            )
-            return
-        data = path.read_bytes()
+        data = read_capped(path, max_bytes)
         if not data.strip():
             yield Failure(name, "empty file")
             return
-        text = decode(data, name)
+        text = decode(data, name, html=suffix in (".html", ".htm"))
         if not text.strip():
             yield Failure(name, "empty file (only whitespace)")
             return
@@ -166,7 +276,6 @@ def read_file(path: Path, max_bytes: int) -> Iterator[Article | Failure]:
     except OSError as exc:
         yield Failure(name, f"cannot read: {exc.strerror or exc}")
         return
-    suffix = path.suffix.lower()
     if suffix == ".jsonl":
         yield from read_jsonl(text, name)
         return

@@ -17,13 +17,15 @@ Sentence and chunk texts are not stored: they are spans of the article text. An 
 every article under its exported version, through the same versioned writes as an ingest (the
 article record last), so an interrupted import leaves whole articles or none; importing the same
 file twice changes nothing (`unchanged`). Vectors are only meaningful with the embedder that made
-them; `reembed=True` (or an export without vectors) embeds the texts again with the target's
-embedder instead.
+them: an export whose header names another embedder than the target's is refused, naming both;
+`reembed=True` (`qa import --re-embed`, and any export without vectors) embeds the texts again
+with the target's embedder instead, through the indexer like an ingest, doc ids kept.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import gzip
 import json
 import logging
@@ -35,8 +37,8 @@ from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
-from qa.errors import InputError
-from qa.ingest.readers import check_doc_id, content_hash
+from qa.errors import InputError, PartialIngest, StoreError
+from qa.ingest.readers import check_doc_id, check_unicode, content_hash
 from qa.store import ArticleWrite, Store
 from qa.types import Article, Chunk, IngestResult, IngestStatus, Sentence
 
@@ -247,6 +249,7 @@ def _parse(record: Any, dim: int | None) -> tuple[Article, str, list[Sentence], 
         byline=fields["byline"],
         text=text,
     )
+    check_unicode(article)
     article.content_hash = content_hash(article)
     if fields["content_hash"] not in (None, article.content_hash):
         raise InputError("content_hash does not match the text and metadata (was the file edited?)")
@@ -324,7 +327,7 @@ def import_library(
             "import into a QA service so that its embedder can embed the texts."
         )
     if use_vectors:
-        _check_dimension(target, store, int(dim), header.get("embedder"), path)  # type: ignore[arg-type]
+        _check_vectors(target, store, int(dim), header.get("embedder"), path)  # type: ignore[arg-type]
     total = int(header.get("articles") or 0)
     results: list[IngestResult] = []
     where = str(path)
@@ -336,8 +339,13 @@ def import_library(
                 articles.append(_parse(record, None)[0])
             except InputError as exc:
                 results.append(_failed(f"{where} line {lineno}", record, exc))
-        return results + target.ingest_articles(articles, progress)
-    with store.write_lock():
+        try:
+            return results + target.ingest_articles(articles, progress)
+        except PartialIngest as exc:
+            exc.results = results + exc.results
+            raise
+    in_batch: list[IngestResult] = []  # the results of the articles not yet written
+    with _written_only(results, in_batch), store.write_lock():
         catalog = store.refresh().articles
         batch: list[ArticleWrite] = []
         done = 0
@@ -350,6 +358,7 @@ def import_library(
                 if progress:
                     progress(done, total, batch[-1].article.doc_id)
                 batch.clear()
+                in_batch.clear()
 
         for lineno, record in records:
             try:
@@ -370,10 +379,23 @@ def import_library(
             results.append(
                 IngestResult(path=where, doc_id=article.doc_id, status=status, n_sentences=len(sents))
             )
+            if status != "unchanged":
+                in_batch.append(results[-1])
             if len(batch) >= IMPORT_BATCH:
                 flush()
         flush()
     return results
+
+
+@contextlib.contextmanager
+def _written_only(results: list[IngestResult], in_batch: list[IngestResult]) -> Iterator[None]:
+    """A store that fails mid-import (server gone, disk full) stops it with PartialIngest
+    carrying the results so far, less those of the batch that was not written."""
+    try:
+        yield
+    except StoreError as exc:
+        unwritten = {id(r) for r in in_batch}
+        raise PartialIngest(exc, [r for r in results if id(r) not in unwritten]) from exc
 
 
 def _failed(where: str, record: Any, exc: InputError) -> IngestResult:
@@ -382,12 +404,23 @@ def _failed(where: str, record: Any, exc: InputError) -> IngestResult:
                         status="failed", reason=str(exc))
 
 
-def _check_dimension(target: QA | Store, store: Store, dim: int, embedder: Any, path: Path) -> None:
+def _check_vectors(target: QA | Store, store: Store, dim: int, embedder: Any, path: Path) -> None:
+    """InputError unless the exported vectors fit the target: the same length as its stored ones
+    and its embedder's, and made by the embedder it embeds questions with (by name: the loaded
+    one, else the one its settings name, so no model is loaded; every backend of the local model,
+    onnx-int8, onnx or torch, makes the same all-MiniLM-L6-v2 vectors under one name)."""
     have = store.dimension()
     if have is not None and have != dim:
         raise InputError(
             f"{path}: its vectors have {dim} dimensions but the target store's have {have}.",
-            help="Import into an empty library, or pass reembed=True (qa import --reembed).",
+            help="Import into an empty library, or pass reembed=True (qa import --re-embed).",
+        )
+    ours = None if isinstance(target, Store) else _embedder_name(target)
+    if isinstance(embedder, str) and embedder and ours and embedder != ours:
+        raise InputError(
+            f"{path}: its vectors were made by the embedder {embedder}, but this library embeds "
+            f"with {ours}: questions would be compared with another model's vectors.",
+            help=f"Pass --re-embed (reembed=True) to embed the texts again with {ours}.",
         )
     loaded = None if isinstance(target, Store) else getattr(target, "_embedder", None)
     loaded_dim = getattr(loaded, "dim", None)
@@ -395,8 +428,5 @@ def _check_dimension(target: QA | Store, store: Store, dim: int, embedder: Any, 
         raise InputError(
             f"{path}: its vectors have {dim} dimensions but this service's embedder "
             f"({getattr(loaded, 'name', '?')}) makes {loaded_dim}.",
-            help="Pass reembed=True (qa import --reembed) to embed the texts again.",
+            help="Pass reembed=True (qa import --re-embed) to embed the texts again.",
         )
-    name = getattr(loaded, "name", None)
-    if name and embedder and name != embedder:
-        logger.warning("importing vectors made by %s into a service using %s", embedder, name)

@@ -26,6 +26,7 @@ class Candidate:
     linked: bool = False  # reached through a title link
     bridged: bool = False  # names another of the best articles
     probability: float | None = None  # of being evidence, by the evidence model
+    preference: float = 0.0  # taken from relevance for ranking only (why-questions: no reason)
 
 
 def features(top: list[Candidate], catalog: dict[str, Any]) -> list[list[float]]:

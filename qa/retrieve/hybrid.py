@@ -11,8 +11,10 @@ from typing import Any
 import numpy as np
 
 from qa.embed.base import Embedder
+from qa.retrieve import answerability as answerability_model
 from qa.retrieve import evidence_model
-from qa.retrieve.evidence import MODEL_CANDIDATES, Candidate, answerability, features, select
+from qa.retrieve.answerability import expected_type, has_type
+from qa.retrieve.evidence import MODEL_CANDIDATES, Candidate, features, select
 from qa.retrieve.lexical import Key, LexicalIndex
 from qa.retrieve.links import TitleIndex
 from qa.settings import Settings
@@ -49,6 +51,13 @@ class Retrieval:
 
 
 
+def canonical(question: str) -> str:
+    """The question as retrieval reads it: one space between words and a single question mark
+    at the end, so that "why is armenia drifting from moscow" and "Why is Armenia drifting from
+    Moscow?" are the same search (the model is uncased; the BM25 tokens are lower-cased)."""
+    return " ".join(question.split()).rstrip(" ?.!") + "?"
+
+
 class Retriever:
     """Finds evidence sentences for a question in a Store."""
 
@@ -77,7 +86,7 @@ class Retriever:
         chosen = select(
             by_relevance, k, s.score_margin, s.redundancy_threshold, s.evidence_threshold
         )
-        confidence = answerability(question, by_relevance[:k], self.lexical)
+        confidence = self._answerable(question, by_relevance)
         timings["select"] = elapsed_ms(t)
         catalog = self.store.catalog().articles
 
@@ -125,6 +134,7 @@ class Retriever:
         """Every candidate sentence, most relevant first (the first MODEL_CANDIDATES with the
         evidence model's probability), and the doc ids in fused rank order."""
         s = self.settings
+        question = canonical(question)
         filters = filters or Filters()
         timings = {} if timings is None else timings
         t0 = time.perf_counter()
@@ -183,8 +193,18 @@ class Retriever:
         for c in cands.values():
             c.relevance += linked.get(c.hit.doc_id, 0.0)
         self._bridge(cands)
+        reasons = s.reason_penalty > 0 and expected_type(question) == "reason"
+        if reasons:
+            # A why-question is answered by causes and reasons; the sentence that restates
+            # what is to be explained ("the latest sign of Yerevan drifting from Moscow") matches
+            # it best and answers it least.
+            for c in cands.values():
+                if not has_type(c.hit.text, "reason"):
+                    c.preference = -s.reason_penalty
+                    c.relevance -= s.reason_penalty
         by_relevance = sorted(cands.values(), key=lambda c: -c.relevance)
-        self._estimate(by_relevance, catalog)
+        if not reasons:  # the evidence model was fitted on factoid questions only
+            self._estimate(by_relevance, catalog)
         timings["score"] = elapsed_ms(t)
 
         doc_rank: list[str] = []
@@ -197,6 +217,15 @@ class Retriever:
         """Dense cosine + weighted BM25 + the lead bonus (before any link bonus)."""
         s = self.settings
         return c.dense + s.lexical_weight * c.lexical + s.lead_bonus * (c.hit.index == 0)
+
+    def _answerable(self, question: str, ranked: list[Candidate]) -> float:
+        """P(the library answers the question), by the answerability model (qa.retrieve.
+        answerability): compared with `abstain_threshold`."""
+        path = self.settings.answerability_model
+        model = answerability_model.load(str(path) if path else None)
+        # Judged on relevance as evidence, before any preference of how to answer.
+        top = answerability_model.by_evidence(ranked)
+        return model.probability(answerability_model.feature_row(question, top, self.lexical))
 
     def _estimate(self, ranked: list[Candidate], catalog: dict[str, Any]) -> None:
         """Set the evidence model's probability on the first MODEL_CANDIDATES candidates."""

@@ -43,11 +43,16 @@ class LexicalIndex:
     def __init__(self, cache_dir: Path) -> None:
         self.cache_dir = cache_dir
         self._fingerprint: str | None = None
-        self._retriever: Any = None
-        self._keys: list[Key] = []
+        # (BM25 index, the key of each indexed sentence, stemmed content word -> sentences
+        # containing it), swapped as one: a search running while another request rebuilds the
+        # index after a change keeps reading one consistent state.
+        self._state: tuple[Any, list[Key], dict[str, int]] = (None, [], {})
         self._lock = threading.Lock()
         self._stemmer: Any = None
-        self.df: dict[str, int] = {}  # stemmed content word -> sentences containing it
+
+    @property
+    def df(self) -> dict[str, int]:
+        return self._state[2]
 
     def _tokenize(self, texts: list[str]) -> Any:
         bm25s = _bm25s()
@@ -76,9 +81,9 @@ class LexicalIndex:
         if not (path / "keys.json").exists():
             return False
         try:
-            self._retriever = bm25s.BM25.load(str(path))
-            self._keys = [tuple(k) for k in json.loads((path / "keys.json").read_text())]
-            self.df = json.loads((path / "df.json").read_text())
+            retriever = bm25s.BM25.load(str(path))
+            keys = [tuple(k) for k in json.loads((path / "keys.json").read_text())]
+            self._state = (retriever, keys, json.loads((path / "df.json").read_text()))
             return True
         except Exception as exc:  # a damaged cache is rebuilt, never trusted
             logger.warning("lexical cache %s unreadable (%s); rebuilding", path, exc)
@@ -92,18 +97,16 @@ class LexicalIndex:
         for doc_id, index, text in store.all_sentences():
             keys.append((doc_id, index))
             texts.append(text)
-        self._keys = keys
         df: dict[str, int] = {}
         for text in texts:
             for w in self.terms(text):
                 df[w] = df.get(w, 0) + 1
-        self.df = df
         if not texts:
-            self._retriever = None
+            self._state = (None, keys, df)
             return
         retriever = bm25s.BM25()
         retriever.index(self._tokenize(texts), show_progress=False)
-        self._retriever = retriever
+        self._state = (retriever, keys, df)
         # Old caches are dropped: only the current fingerprint is ever valid.
         if self.cache_dir.exists():
             shutil.rmtree(self.cache_dir, ignore_errors=True)
@@ -113,8 +116,9 @@ class LexicalIndex:
             retriever.save(str(path))
             (path / "df.json").write_text(json.dumps(df))
             (path / "keys.json").write_text(json.dumps(keys))
-        except OSError as exc:
-            logger.warning("could not save the lexical cache to %s: %s", path, exc)
+        except OSError as exc:  # a full disk, say: the index built is used from memory
+            shutil.rmtree(path, ignore_errors=True)  # never half a cache, and its space back
+            logger.warning("could not save the lexical cache to %s (%s); using it from memory", path, exc)
 
     def terms(self, text: str) -> set[str]:
         """Stemmed content words of a text, as the answerability score compares them."""
@@ -126,20 +130,22 @@ class LexicalIndex:
 
     def idf(self, term: str) -> float:
         """Rarer words weigh more; a word found in no sentence weighs most of all."""
-        n = max(1, len(self._keys))
-        df = self.df.get(term, 0)
+        _, keys, dfs = self._state
+        n = max(1, len(keys))
+        df = dfs.get(term, 0)
         # A word no stored sentence contains is the strongest sign that the answer is not here.
         return math.log(1.0 + n / (df + 0.5)) * (UNSEEN_WEIGHT if df == 0 else 1.0)
 
     def search(
         self, query: str, n: int, allow: Callable[[str], bool] | None = None
     ) -> list[tuple[Key, float]]:
-        if self._retriever is None or not self._keys:
+        retriever, keys, _ = self._state
+        if retriever is None or not keys:
             return []
-        scores = self._scores(query)
+        scores = self._scores(retriever, query)
         if scores is None:
             return []
-        want = min(len(self._keys), n * 4 if allow else n)
+        want = min(len(keys), n * 4 if allow else n)
         top = np.argpartition(-scores, want - 1)[:want] if want < len(scores) else np.arange(len(scores))
         top = top[np.lexsort((top, -scores[top]))]  # best first; ties in index order
         out: list[tuple[Key, float]] = []
@@ -147,14 +153,14 @@ class LexicalIndex:
             s = float(scores[i])
             if s <= 0:
                 break
-            key = self._keys[int(i)]
+            key = keys[int(i)]
             if allow is None or allow(key[0]):
                 out.append((key, s))
                 if len(out) >= n:
                     break
         return out
 
-    def _scores(self, query: str) -> np.ndarray | None:
+    def _scores(self, retriever: Any, query: str) -> np.ndarray | None:
         """BM25 score of every sentence for `query` (None when no query word is indexed).
 
         The same scores as bm25s's `retrieve`, summed with np.bincount over the postings of the
@@ -169,16 +175,16 @@ class LexicalIndex:
         words = bm25s.tokenize(
             [query], stopwords="en", stemmer=self._stemmer, return_ids=False, show_progress=False
         )[0]
-        vocab = self._retriever.vocab_dict
+        vocab = retriever.vocab_dict
         ids = [vocab[w] for w in words if w in vocab]
         if not ids:
             return None
-        index = self._retriever.scores
+        index = retriever.scores
         indptr = index["indptr"]
         postings = np.concatenate([np.arange(indptr[i], indptr[i + 1]) for i in ids])
         scores = np.bincount(
             index["indices"][postings], weights=index["data"][postings], minlength=index["num_docs"]
         )
-        if self._retriever.nonoccurrence_array is not None:
-            scores += self._retriever.nonoccurrence_array[ids].sum()
+        if retriever.nonoccurrence_array is not None:
+            scores += retriever.nonoccurrence_array[ids].sum()
         return scores

@@ -49,7 +49,11 @@ class Journal:
             self.path.unlink(missing_ok=True)
             return
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(entries))
+        try:
+            tmp.write_text(json.dumps(entries))
+        except OSError:
+            tmp.unlink(missing_ok=True)  # a full disk: the old note stands
+            raise
         os.replace(tmp, self.path)  # atomic: a kill leaves the old note or the new one
 
     def begin(self, notes: Sequence[tuple[str, set[str]]]) -> list[Entry]:
@@ -61,8 +65,12 @@ class Journal:
         return entries
 
     def end(self, entries: list[Entry]) -> None:
-        """Remove the notes of writes that are complete."""
-        self.save([e for e in self.pending() if e not in entries])
+        """Remove the notes of writes that are complete. A note that cannot be removed (the
+        disk is full) is left for the next writer, whose clean-up keeps committed versions."""
+        try:
+            self.save([e for e in self.pending() if e not in entries])
+        except OSError as exc:
+            logger.warning("could not update the journal %s (%s); the next writer will", self.path, exc)
 
     def recover(
         self,

@@ -76,9 +76,10 @@ class WriteLock:
         return self.depth > 0
 
     @contextlib.contextmanager
-    def hold(self, wait: float, on_acquire: Callable[[], None]) -> Iterator[None]:
+    def hold(self, wait: float, on_acquire: Callable[[bool], None]) -> Iterator[None]:
         """Hold the lock, waiting up to `wait` s for another process's writer and then raising
-        StoreError; `on_acquire` runs once the file lock is taken (not on re-entry)."""
+        StoreError; `on_acquire(killed)` runs once the file lock is taken (not on re-entry),
+        `killed` telling whether the last writer left its pid behind."""
         with self.guard:
             if self.depth:
                 self.depth += 1
@@ -101,8 +102,10 @@ class WriteLock:
                 )
                 self.depth = 1
                 try:
+                    fh.seek(0)
+                    killed = bool(fh.read().strip())
                     mark(fh, str(os.getpid()))
-                    on_acquire()
+                    on_acquire(killed)
                     yield
                 finally:
                     self.depth = 0
@@ -118,3 +121,51 @@ def mark(fh: Any, text: str) -> None:
     if text:
         fh.write(text)
     fh.flush()
+
+
+class SharedLock:
+    """Many readers at once, or one writer; the writer's own thread may read meanwhile.
+
+    The store's Chroma calls read under it while `Store.sync` swaps in a freshly opened client
+    under its write side, so no request uses a client as it is being closed. Written here
+    because the standard library has no readers-writer lock; writers go first once waiting, so
+    a stream of requests cannot starve a sync.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writer: int | None = None  # the writing thread's ident
+        self._waiting_writers = 0
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        me = threading.get_ident()
+        if self._writer == me:
+            yield
+            return
+        with self._cond:
+            while self._writer is not None or self._waiting_writers:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        with self._cond:
+            self._waiting_writers += 1
+            while self._writer is not None or self._readers:
+                self._cond.wait()
+            self._waiting_writers -= 1
+            self._writer = threading.get_ident()
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writer = None
+                self._cond.notify_all()

@@ -107,6 +107,44 @@ def keep_log(home: Path) -> None:
             db.commit()
 
 
+def drop_unapplied(home: Path, names: list[str]) -> int:
+    """Remove from Chroma's log the records of the named collections that it logged but could
+    not apply to its tables (a write that failed for want of disk space); returns how many.
+
+    Chroma (embedded) logs each write, then applies it to its sqlite tables and only after that
+    to the vector index, in one transaction that a full disk makes fail as a whole; the failed
+    records stay in the log, and every later read tries to apply them first and fails the same
+    way, so nothing could be read until space is freed. Dropping them (they belong to a write
+    that failed, which the journal of pending writes already covers) lets reads go on. Deleting
+    rows needs only a small rollback journal; with not even that much space left this raises
+    sqlite3.OperationalError and the reads wait for space like the writes. Call under the write
+    lock, after the failed write call returned."""
+    with contextlib.closing(sqlite3.connect(home / "chroma" / CHROMA_DB, timeout=30)) as db:
+        db.isolation_level = None
+        db.execute("BEGIN IMMEDIATE")  # what is applied cannot change until the delete is done
+        try:
+            marks = ",".join("?" * len(names))
+            rows = db.execute(
+                "SELECT c.id, m.seq_id FROM collections c "
+                "JOIN segments s ON s.collection = c.id AND s.scope = 'METADATA' "
+                f"LEFT JOIN max_seq_id m ON m.segment_id = s.id WHERE c.name IN ({marks})",
+                names,
+            ).fetchall()
+            dropped = 0
+            for collection, applied in rows:
+                if isinstance(applied, bytes):  # stores from older Chroma versions
+                    applied = int.from_bytes(applied, "big")
+                dropped += db.execute(
+                    "DELETE FROM embeddings_queue WHERE topic LIKE ? AND seq_id > ?",
+                    (f"%/{collection}", applied or 0),
+                ).rowcount
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+    return dropped
+
+
 def _log_complete(db: sqlite3.Connection) -> bool:
     """Whether Chroma's log (its `embeddings_queue` table) still holds every write since the
     store was created: nothing was ever purged from it."""

@@ -95,6 +95,11 @@ class Batch(NamedTuple):
     documents: list[str]
     metadatas: list[Metadata]
 
+    def nbytes(self) -> int:
+        """About how many bytes the records hold (vectors, texts, metadata)."""
+        texts = sum(len(d) for d in self.documents) + sum(len(str(m)) for m in self.metadatas)
+        return int(self.vectors.nbytes) + texts
+
     def pages(self) -> Iterator[Batch]:
         """The batch in parts of at most `PAGE` records, as Chroma takes them."""
         for start in range(0, len(self.ids), PAGE):

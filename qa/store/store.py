@@ -15,8 +15,10 @@ retries (`qa.store.connection`), the file locks (`qa.store.locks`) and the consi
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import logging
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -24,10 +26,11 @@ from typing import Any
 
 import numpy as np
 
-from qa.errors import NotFoundError, StoreError
+from qa.errors import DiskFullError, NotFoundError, StoreError
 from qa.settings import Settings
 from qa.store import connection, health, locks, rebuild, records
 from qa.store.catalog import ArticleMeta, Catalog
+from qa.store.changes import ChangeLog
 from qa.store.health import Health
 from qa.store.journal import Journal
 from qa.store.records import PAGE, ArticleWrite, Batch, SentenceHit, where_clause
@@ -56,8 +59,13 @@ class Store:
         self.retries = retries
         self.lock_timeout = lock_timeout
         self._write_lock = locks.WriteLock(self.home)
+        self._access = locks.SharedLock()  # Chroma calls read; a reopen (`sync`) writes
+        self._sync_lock = threading.Lock()
         self._catalog: Catalog | None = None
         self._journal = Journal(self.home, prefix, url)
+        self._token = token
+        self._needs_reopen = False  # a failed write closed the client and could not reopen it
+        self._reopen_lock = threading.Lock()
         try:
             with self._opening():
                 rebuilt = not url and rebuild.rebuild_if_torn(self.home, force=rebuild_index)
@@ -86,10 +94,13 @@ class Store:
         )
 
     # --- connection ----------------------------------------------------------------------
-    def describe(self) -> str:
-        """Where this library lives, in a few words for a face to show."""
+    def describe(self, *, public: bool = False) -> str:
+        """Where this library lives, in a few words for a face to show; `public`: without the
+        folder or the URL (for the users of a server)."""
         if self.url:
-            return f"Chroma server {self.url}"
+            return f"Chroma server (collection {self.prefix})" if public else f"Chroma server {self.url}"
+        if public:
+            return f"embedded Chroma (collection {self.prefix})"
         return f"embedded Chroma in {self.home} (collection {self.prefix})"
 
     def close(self) -> None:
@@ -119,9 +130,69 @@ class Store:
 
     def _open(self, token: str | None) -> None:
         self._client = self._call(connection.connect, self.home, self.url, token)
-        self.articles, self.sentences, self.chunks = connection.open_collections(
-            self._client, self.prefix, self._call
+        self._collections = dict(
+            zip(("articles", "sentences", "chunks"),
+                connection.open_collections(self._client, self.prefix, self._call), strict=True)
         )
+        self.articles = _Current(self, "articles")
+        self.sentences = _Current(self, "sentences")
+        self.chunks = _Current(self, "chunks")
+        self._changes = ChangeLog(lambda: self._client, f"{self.prefix}_changes", self._call)
+        self._seen = self._changes.generation()
+
+    # --- following other processes ---------------------------------------------------------
+    def sync(self) -> bool:
+        """Catch up with what other processes committed since this one last looked: one read of
+        the change log's generation (`qa.store.changes`) when nothing changed; else the catalog
+        entries of the articles noted since (all of them when the log cannot tell) and, for the
+        embedded store, a fresh copy of Chroma's vector indexes. Returns whether anything
+        changed. The faces call it (through QA) at the start of every request."""
+        if self._changes.generation() == self._seen:
+            return False
+        with self._sync_lock:  # one thread catches up; the others wait for it
+            now, changed = self._changes.changed_since(self._seen)
+            if now == self._seen:
+                return False
+            if not self.url:
+                self._reopen()
+            if self._catalog is None or changed is None:
+                self.refresh()
+            else:
+                self._refresh_articles(changed)
+            self._seen = now
+        logger.info("library changed by another process (generation %d)", now)
+        return True
+
+    def _reopen(self) -> None:
+        """Drop this process's copy of the embedded Chroma and open it afresh from disk.
+
+        Chroma (embedded) keeps each collection's vector index in memory, per process: another
+        process's writes reach the files and the sqlite log but not this copy, whose queries
+        then miss new records and return deleted ones, and which, if this process wrote next,
+        would be written back over the other's (chroma-core/chroma#3792). Chroma shares one
+        copy between the clients of a path in a process, so a copy still held by another client
+        here is set aside rather than reused."""
+        with self._access.writing():  # no request is using the client meanwhile
+            self.close()
+            connection.forget_system(self.home)
+            with self._opening():
+                self._open(self._token)
+
+    def _refresh_articles(self, doc_ids: set[str]) -> None:
+        catalog = self.catalog()
+        ids = sorted(doc_ids)
+        found: set[str] = set()
+        for start in range(0, len(ids), PAGE):
+            got = self._call(self.articles.get, ids=ids[start : start + PAGE], include=["metadatas"])
+            for doc_id, m in zip(got["ids"], got["metadatas"], strict=True):
+                catalog.remember(ArticleMeta.from_record(doc_id, m))
+                found.add(doc_id)
+        for doc_id in doc_ids - found:
+            catalog.forget(doc_id)
+
+    def _committed(self, doc_ids: Sequence[str] | None) -> None:
+        """Note a committed write in the change log (None: anything may have changed)."""
+        self._seen = self._changes.record(doc_ids)
 
     def _report_rebuild(self, why: str) -> None:
         started = time.perf_counter()
@@ -137,9 +208,12 @@ class Store:
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Every Chroma call goes through here (`connection.call`: retries on a server that
         went away, errors that say what to do), so tests can count or break them in one place."""
-        return connection.call(
-            functools.partial(fn, *args, **kwargs), home=self.home, url=self.url, retries=self.retries
-        )
+        if self._needs_reopen:
+            self._reopen_now()
+        with self._access.reading():
+            return connection.call(
+                functools.partial(fn, *args, **kwargs), home=self.home, url=self.url, retries=self.retries
+            )
 
     # --- writing -------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -149,11 +223,74 @@ class Store:
         The lock is a file lock (`write.lock` under QA_HOME), also taken in server mode so that
         the journal of pending writes has one owner. A second writer waits up to `timeout`
         (default `lock_timeout`, 30 s) and then gets a StoreError. On entry, writes that an
-        earlier process left unfinished (killed, or the server went away) are cleaned up.
+        earlier process left unfinished (killed, or the server went away) are cleaned up. A
+        write that finds the disk full ends in DiskFullError, with what Chroma could not apply
+        taken back (`_undo_if_full`), so that reads go on.
         """
         wait = self.lock_timeout if timeout is None else timeout
-        with self._write_lock.hold(wait, on_acquire=self._recover):
+
+        def on_acquire(killed: bool) -> None:
+            with self._undo_if_full():
+                self._on_acquire(killed)
+
+        try:
+            with self._write_lock.hold(wait, on_acquire=on_acquire), self._undo_if_full():
+                yield
+        except OSError as exc:  # the journal or the lock file could not be written
+            if exc.errno != errno.ENOSPC:
+                raise
+            detail = f" ({type(exc).__name__}: {exc})"
+            raise connection.no_space(self.home, connection.free_bytes(self.home), detail) from exc
+
+    @contextlib.contextmanager
+    def _undo_if_full(self) -> Iterator[None]:
+        """When a write fails for want of disk space, take out of Chroma's log what it logged
+        but could not apply (`rebuild.drop_unapplied`): else every later read, in any process,
+        would try to apply it first and fail too. Readers go on; writers get the clear error."""
+        try:
             yield
+        except DiskFullError as exc:
+            # (One with no cause is the space check's, made before Chroma was called.)
+            if not self.url and self._write_lock.depth <= 1 and exc.__cause__ is not None:
+                names = [f"{self.prefix}_{noun}" for noun in ("articles", "sentences", "chunks")]
+                try:
+                    dropped = rebuild.drop_unapplied(self.home, names)
+                except Exception as err:  # no room even for that: reads wait for space too
+                    logger.warning("could not take the failed write out of Chroma's log: %s", err)
+                else:
+                    logger.info("took %d records of the failed write out of Chroma's log", dropped)
+                # After a failed commit, Chroma's sqlite connections can be left holding a lock
+                # that makes this process's next write wait forever: start from fresh ones.
+                self._needs_reopen = True
+                try:
+                    self._reopen_now()
+                except Exception as err:  # the next call tries again
+                    logger.warning("could not reopen the Chroma store after the failed write: %s", err)
+            raise
+
+    def _reopen_now(self) -> None:
+        """Open the embedded store afresh after a write that failed for want of space; until
+        that succeeds (Chroma needs a little space even to open), every call tries again."""
+        with self._reopen_lock:
+            if not self._needs_reopen:
+                return
+            self._needs_reopen = False  # the calls made while reopening must not reopen again
+            try:
+                self._reopen()
+            except BaseException:
+                self._needs_reopen = True
+                raise
+            self._catalog = None  # read afresh: others may have written meanwhile
+
+    def _on_acquire(self, killed: bool) -> None:
+        # First catch up: a stale copy of the indexes must not be written over the files.
+        self.sync()
+        unfinished = bool(self._journal.pending())
+        self._recover()
+        if killed or unfinished:
+            # A writer killed after its commit and before it noted the commit in the change
+            # log: other processes must still learn that something changed.
+            self._committed(None)
 
     def _recover(self) -> None:
         self._journal.recover(
@@ -179,11 +316,13 @@ class Store:
         for w in writes:
             meta = old[w.article.doc_id]
             notes.append((w.article.doc_id, {w.version} | ({meta.version} if meta is not None else set())))
-        entries = self._journal.begin(notes)
         # Every record is built before the first upsert: a write that cannot be built adds nothing.
         sentences = records.sentence_batch(writes)
         chunks = records.chunk_batch(writes)
         articles = records.article_batch(writes)
+        if not self.url:  # nor one that the disk has no room for
+            connection.check_space(self.home, sum(b.nbytes() for b in (sentences, chunks, articles)))
+        entries = self._journal.begin(notes)
         self._upsert(self.sentences, sentences)
         self._upsert(self.chunks, chunks)
         # The commit points: the article records, written atomically by Chroma in one call
@@ -194,6 +333,7 @@ class Store:
             previous = old[w.article.doc_id]
             if previous is not None and previous.version != w.version:
                 self._delete_where(records.other_versions_where(w.article.doc_id, w.version))
+        self._committed([w.article.doc_id for w in writes])
         self._journal.end(entries)
 
     def _upsert(self, col: Any, batch: Batch) -> None:
@@ -213,6 +353,7 @@ class Store:
         self._call(self.articles.delete, ids=[doc_id])  # invisible from here on
         self.catalog().forget(doc_id)
         self._delete_where(records.other_versions_where(doc_id, None))
+        self._committed([doc_id])
         self._journal.end(entries)
 
     def _delete_where(self, where: dict[str, Any]) -> None:
@@ -357,6 +498,8 @@ class Store:
         for i, (text, m, dist) in enumerate(
             zip(got["documents"][0], got["metadatas"][0], got["distances"][0], strict=True)
         ):
+            if m is None or text is None:
+                continue  # deleted by another process since this one last caught up
             meta = current.get(str(m["doc_id"]))
             if meta is None or meta.version != m.get("version"):
                 continue  # another version, or an article being written or deleted
@@ -378,6 +521,7 @@ class Store:
         hits = (
             records.hit_from(m, text, 0.0, embs[j] if embs is not None else None)
             for j, (text, m) in enumerate(zip(got["documents"], got["metadatas"], strict=True))
+            if m is not None and text is not None
         )
         return {(h.doc_id, h.index): h for h in hits}
 
@@ -402,6 +546,26 @@ class Store:
             "sentences": self._call(self.sentences.count),
             "chunks": self._call(self.chunks.count),
         }
+
+
+class _Current:
+    """One of the store's collections as it is now: a method looked up here finds the
+    collection when it is called, so a call that waited while `Store.sync` reopened the client
+    runs against the new client, never the closed one."""
+
+    def __init__(self, store: Store, noun: str) -> None:
+        self._store = store
+        self._noun = noun
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._store._collections[self._noun], name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return getattr(self._store._collections[self._noun], name)(*args, **kwargs)
+
+        return call
 
 
 def _no_article(doc_id: str) -> NotFoundError:

@@ -49,8 +49,9 @@ class Summarizer:
     ) -> Summary:
         """Extractive summary of `doc_ids`, or of the articles `query` finds when no ids are given.
 
-        Sentences are picked by qa.summarize.select (lead prior, centrality, no near-duplicates,
-        length adapting to the articles) and cited at their stored spans.
+        Sentences are picked by qa.summarize.select (a sentence model fitted on CNN/DailyMail
+        tune items, a novelty penalty, no near-duplicates, a word budget adapting to the
+        articles) and cited at their stored spans.
         """
         t0 = time.perf_counter()
         if not doc_ids:

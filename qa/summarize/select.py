@@ -1,18 +1,22 @@
 """Sentence selection for the offline (no LLM) extractive summarizer.
 
-Score: a lead prior (news puts the facts first) plus PacSum-style directed centrality (Zheng and
-Lapata, 2019: a sentence that later sentences elaborate on is central, one that only echoes earlier
-ones is not); with several articles, also how strongly the other articles echo the sentence.
-Furniture (captions, bylines, datelines, tags, fragments) is never a candidate, and over-long
-sentences only when an article has nothing else. Candidates are taken greedily by score, never two
-near-duplicates, until the length rule is met; the result is in reading order.
+Score: a logistic model over features of each sentence (position, length, centrality, the
+article's widespread words, quotes and numbers; qa/summarize/scorer.py), fitted on CNN/DailyMail
+tune items against greedy-oracle labels by eval/train_summary_model.py. Scores are standardized
+within each article; with several articles, how strongly the other articles echo a sentence is
+added. Furniture (captions, bylines, datelines, tags, fragments) is never a candidate, and
+over-long sentences only when an article has nothing else. Sentences are taken greedily by score
+less a novelty penalty (MMR: the weight times the highest cosine to a sentence already chosen),
+never two near-duplicates, until the length rule is met; the result is in reading order.
 
-Length rule: an article of W words (furniture aside) gets k = 1 + floor(log3(W / first_step_words))
-sentences, clamped to 1..5; each further sentence needs three times the words. With the default
-40: under 120 words 1, under 360 2, under 1080 3, under 3240 4, else 5. Several articles get
-k(total words) plus one per further article, at most 10, and no article gives more than its own
-k. Selection also stops once the summary holds k * words_per_sentence words, so an article of long
-sentences gets fewer of them.
+Length rule, in words: an article of W words (furniture aside) gets a budget of
+`word_budget` words (60, chosen on the tune items, whose articles run 260 to 990 words and whose
+reference summaries average 51 words and 3.7 sentences); a short article gets at most
+`short_share` of its words (under 200 words the budget shrinks), a long one half a budget more
+per tripling beyond `flat_words`. Sentences are added until the summary reaches the budget (the
+last one may overshoot it), at most SINGLE_CAP. Several articles get the budget of their words
+together plus `extra_article_words` per further article, at most MULTI_CAP sentences; each
+article first gives its best sentence, and none gives more than its own budget.
 """
 
 from __future__ import annotations
@@ -24,58 +28,57 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from qa.summarize.scorer import SentenceModel, article_features, load_model
 from qa.text.words import summary_words
 
 __all__ = [
     "DEFAULT_PARAMS",
-    "UNTUNED_PARAMS",
     "SelectionParams",
-    "article_length",
+    "article_budget",
     "is_near_duplicate",
     "looks_like_furniture",
     "select_sentences",
-    "summary_length",
+    "sentence_scores",
+    "summary_budget",
 ]
 
 DUPLICATE_COSINE = 0.75  # above this two sentences state the same fact (the seed lead pair: 0.76)
 DUPLICATE_OVERLAP = 0.7  # share of the shorter sentence's content words found in the other
 SINGLE_CAP = 5
 MULTI_CAP = 10
-LENGTH_RATIO = 3.0  # each further summary sentence needs this many times the article words
+LENGTH_RATIO = 3.0  # a long article's budget grows by `growth` budgets per this factor of words
 MIN_WORDS = 4  # shorter pieces are fragments ("The", "Lifeline?", "(left)") or tags
 
 
 @dataclass(frozen=True)
 class SelectionParams:
-    """The knobs of the selection rule; `DEFAULT_PARAMS` holds the values tuned on CNN/DM."""
+    """The knobs of the selection rule.
 
-    position_decay: float = 2.0
-    """Lead prior exp(-rank / position_decay), rank among an article's candidates."""
-    centrality_weight: float = 0.25
-    """Weight of centrality (scaled to 0..1 within an article) against the lead prior's 0..1."""
-    backward_weight: float = -2.0
-    """PacSum lambda1: weight of similarity to earlier sentences (negative: echoes lose)."""
-    edge_threshold: float = 0.0
-    """PacSum beta: similarities below min + beta * (max - min) of the article do not count."""
-    max_words: int = 50
+    `word_budget`, `novelty_weight` and `max_words` were chosen on the CNN/DailyMail tune items
+    by eval/train_summary_model.py (cross-validated, the model refitted in every fold); the
+    others shape lengths and articles the tune items do not hold (short or very long articles,
+    several articles at once) and are set, not fitted.
+    """
+
+    word_budget: float = 60.0
+    """Words a summary of one article reaches (in the tune range of article lengths)."""
+    novelty_weight: float = 0.5
+    """MMR: a candidate's standardized score loses this times its highest cosine to the chosen."""
+    max_words: int = 60
     """Longer sentences are skipped: in news pages they are captions fused to text or quote runs."""
-    first_step_words: float = 40.0
-    """Length rule scale: k = 1 + floor(log3(article words / first_step_words)), clamped 1..5."""
-    words_per_sentence: float = 25.0
-    """Word budget per summary sentence; selection stops once k times this many are reached."""
+    short_share: float = 0.3
+    """A short article's budget is at most this share of its words (60 words at 200)."""
+    flat_words: float = 1000.0
+    """Up to this many article words the budget stays `word_budget` (the tune articles' range)."""
+    growth: float = 0.5
+    """Beyond `flat_words`, the budget grows by this many budgets per tripling of the words."""
+    extra_article_words: float = 30.0
+    """Several articles: words added to the budget per article after the first."""
+    cross_weight: float = 0.5
+    """Several articles: weight of the other articles' echo (0..1) on the standardized score."""
 
 
-# Tuned on the 46 CNN/DM development articles (eval/summary_dev.py --tune). On that set centrality
-# never beat the lead prior: any weight that changes the choice costs ROUGE, so it is kept light
-# (it still ranks later sentences, and carries the cross-article signal). words_per_sentence is
-# 25, not the grid's best 22, because 22 sits on a cliff edge (20 loses a point) and 25 on a flat.
 DEFAULT_PARAMS = SelectionParams()
-# What one would pick without looking at the data: a sparser similarity graph (beta 0.6) with more
-# weight on centrality, a looser long-sentence cut, and no word budget.
-UNTUNED_PARAMS = SelectionParams(
-    centrality_weight=0.5, edge_threshold=0.6, max_words=60, words_per_sentence=math.inf
-)
-
 
 
 # Page furniture that survives paragraph cleaning because it is glued into running text, as in
@@ -143,39 +146,27 @@ def is_near_duplicate(a: str, b: str, va: np.ndarray, vb: np.ndarray) -> bool:
     return shorter >= 3 and len(wa & wb) >= DUPLICATE_OVERLAP * shorter
 
 
-def article_length(words: int, params: SelectionParams = DEFAULT_PARAMS) -> int:
-    """Summary sentences for one article of `words` words (the module doc's length rule)."""
+def article_budget(words: int, params: SelectionParams = DEFAULT_PARAMS) -> float:
+    """Summary words for one article of `words` words (the module doc's length rule)."""
     if words <= 0:
-        return 0
-    steps = math.floor(math.log(max(words, 1) / params.first_step_words, LENGTH_RATIO))
-    return max(1, min(SINGLE_CAP, 1 + steps))
+        return 0.0
+    if words <= params.flat_words:
+        return min(params.word_budget, params.short_share * words)
+    steps = math.log(words / params.flat_words, LENGTH_RATIO)
+    return params.word_budget * (1.0 + params.growth * steps)
 
 
-def summary_length(
+def summary_budget(
     words_per_doc: Sequence[int], params: SelectionParams = DEFAULT_PARAMS
-) -> tuple[int, list[int]]:
-    """Sentences for the whole summary, and the most each article may give."""
-    per_doc = [article_length(w, params) for w in words_per_doc]
-    present = sum(1 for k in per_doc if k > 0)
+) -> tuple[float, list[float]]:
+    """Words for the whole summary, and the most each article may give."""
+    per_doc = [article_budget(w, params) for w in words_per_doc]
+    present = sum(1 for b in per_doc if b > 0)
     if present <= 1:
-        return max(per_doc, default=0), per_doc
-    total = article_length(sum(words_per_doc), params) + present - 1
-    return min(MULTI_CAP, total, sum(per_doc)), per_doc
-
-
-def _directed_centrality(vectors: np.ndarray, params: SelectionParams) -> np.ndarray:
-    """PacSum centrality of one article's sentences (in reading order), scaled to 0..1."""
-    n = len(vectors)
-    if n < 2:
-        return np.zeros(n)
-    sim = vectors @ vectors.T
-    off = sim[~np.eye(n, dtype=bool)]
-    threshold = off.min() + params.edge_threshold * (off.max() - off.min())
-    edges = np.maximum(sim - threshold, 0.0)
-    np.fill_diagonal(edges, 0.0)
-    forward = np.triu(edges, 1).sum(axis=1)  # similarity to later sentences
-    backward = np.tril(edges, -1).sum(axis=1)  # similarity to earlier sentences
-    return _scale(params.backward_weight * backward + forward)
+        return max(per_doc, default=0.0), per_doc
+    together = article_budget(sum(words_per_doc), params)
+    total = together + params.extra_article_words * (present - 1)
+    return min(total, sum(per_doc)), per_doc
 
 
 def _cross_doc_centrality(vectors: np.ndarray, docs: np.ndarray) -> np.ndarray:
@@ -197,42 +188,17 @@ def _scale(x: np.ndarray) -> np.ndarray:
     return (x - x.min()) / span if span > 1e-12 else np.zeros(len(x))
 
 
-def _candidates(
-    usable: list[int], docs: np.ndarray, lengths: list[int], params: SelectionParams
-) -> list[int]:
-    """The usable sentences within max_words; an article that has none keeps its long ones."""
-    out = []
-    for d in sorted({int(docs[i]) for i in usable}):
-        mine = [i for i in usable if docs[i] == d]
-        short = [i for i in mine if lengths[i] <= params.max_words]
-        out.extend(short or mine)
-    return out
+def _standardize(x: np.ndarray) -> np.ndarray:
+    spread = float(x.std()) if len(x) else 0.0
+    return (x - x.mean()) / spread if spread > 1e-12 else np.zeros(len(x))
 
 
-def _scores(
-    vectors: np.ndarray,
-    docs: np.ndarray,
-    positions: np.ndarray,
-    candidates: list[int],
-    params: SelectionParams,
-) -> dict[int, float]:
-    """Lead prior + weighted centrality of every candidate."""
-    centrality: dict[int, float] = {}
-    prior: dict[int, float] = {}
-    doc_ids = sorted({int(docs[i]) for i in candidates})
-    for d in doc_ids:
-        # Ranks among candidates, so furniture at the top does not push the real lead down.
-        mine = sorted((i for i in candidates if docs[i] == d), key=lambda i: positions[i])
-        for rank, (i, c) in enumerate(
-            zip(mine, _directed_centrality(vectors[mine], params), strict=True)
-        ):
-            prior[i] = math.exp(-rank / params.position_decay)
-            centrality[i] = float(c)
-    if len(doc_ids) > 1:
-        cross = _cross_doc_centrality(vectors[candidates], docs[candidates])
-        for i, c in zip(candidates, cross, strict=True):
-            centrality[i] = 0.5 * centrality[i] + 0.5 * float(c)
-    return {i: prior[i] + params.centrality_weight * centrality[i] for i in candidates}
+def sentence_scores(
+    sentences: Sequence[str], vectors: np.ndarray, model: SentenceModel | None = None
+) -> np.ndarray:
+    """The model's scores of one article's candidate sentences (reading order), standardized."""
+    model = model or load_model()
+    return _standardize(model.logits(article_features(sentences, vectors)))
 
 
 def select_sentences(
@@ -243,13 +209,15 @@ def select_sentences(
     *,
     max_sentences: int | None = None,
     params: SelectionParams = DEFAULT_PARAMS,
+    model: SentenceModel | None = None,
 ) -> list[int]:
     """Indices of the summary sentences, in reading order (by article, then position).
 
     `vectors[i]` is the unit vector of `sentences[i]`, which is sentence `position[i]` of article
-    `doc_index[i]`. The length follows `summary_length` (at most `max_sentences` when given);
+    `doc_index[i]`. The length follows `summary_budget` (at most `max_sentences` when given);
     furniture is never chosen, nor two near-duplicates; with several articles each gets its best
-    sentence before any gets a second. Deterministic: ties go to the earlier sentence.
+    sentence before any gets a second. `model` defaults to the shipped sentence model.
+    Deterministic: ties go to the earlier sentence.
     """
     n = len(sentences)
     if not (len(vectors) == len(doc_index) == len(position) == n):
@@ -263,44 +231,67 @@ def select_sentences(
     vecs = vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
     docs = np.asarray(doc_index)
     positions = np.asarray(position)
-    lengths = [len(_words(s)) for s in sentences]
+    lengths = [len(s.split()) for s in sentences]
 
     usable = [i for i in range(n) if not looks_like_furniture(sentences[i])]
     doc_ids = sorted({int(docs[i]) for i in usable})
-    words = [sum(lengths[i] for i in usable if docs[i] == d) for d in doc_ids]
-    k, per_doc_k = summary_length(words, params)
-    if max_sentences is not None:
-        k = min(k, max_sentences)
-    if k == 0:
+    if not doc_ids:
         return []
-    candidates = _candidates(usable, docs, lengths, params)
-    scores = _scores(vecs, docs, positions, candidates, params)
-    order = sorted(candidates, key=lambda i: (-scores[i], docs[i], positions[i], i))
+    score: dict[int, float] = {}
+    candidates: list[int] = []
+    words: list[int] = []
+    for d in doc_ids:
+        mine = sorted((i for i in usable if docs[i] == d), key=lambda i: (positions[i], i))
+        words.append(sum(lengths[i] for i in mine))
+        score.update(
+            zip(mine, sentence_scores([sentences[i] for i in mine], vecs[mine], model).tolist(),
+                strict=True)
+        )
+        within = [i for i in mine if lengths[i] <= params.max_words]
+        candidates.extend(within or mine)
+    if len(doc_ids) > 1:
+        cross = _cross_doc_centrality(vecs[candidates], docs[candidates])
+        for i, c in zip(candidates, cross.tolist(), strict=True):
+            score[i] += params.cross_weight * c
+    budget, per_doc = summary_budget(words, params)
+    cap = SINGLE_CAP if len(doc_ids) == 1 else MULTI_CAP
+    if max_sentences is not None:
+        cap = min(cap, max_sentences)
+    room = dict(zip(doc_ids, per_doc, strict=True))  # words each article may still give
 
     chosen: list[int] = []
-    room = dict(zip(doc_ids, per_doc_k, strict=True))
+    left = sorted(candidates, key=lambda i: (docs[i], positions[i], i))
 
-    def fits(i: int) -> bool:
-        return room[int(docs[i])] > 0 and not any(
-            is_near_duplicate(sentences[i], sentences[j], vecs[i], vecs[j]) for j in chosen
-        )
+    def best(allowed: list[int]) -> int:
+        """The allowed candidate of highest score less its novelty penalty; ties: the earlier."""
+        values = [
+            score[i] - params.novelty_weight * max((float(vecs[i] @ vecs[j]) for j in chosen),
+                                                   default=0.0)
+            for i in allowed
+        ]
+        return allowed[int(np.argmax(values))]
 
-    def take(i: int) -> None:
-        chosen.append(i)
-        room[int(docs[i])] -= 1
+    def take_best(allowed: list[int]) -> int | None:
+        """Take the best allowed candidate that repeats nothing chosen; the repeats are dropped."""
+        while allowed:
+            i = best(allowed)
+            left.remove(i)
+            allowed.remove(i)
+            if not any(is_near_duplicate(sentences[i], sentences[j], vecs[i], vecs[j])
+                       for j in chosen):
+                chosen.append(i)
+                room[int(docs[i])] -= lengths[i]
+                return int(docs[i])
+        return None
 
     if len(doc_ids) > 1:  # coverage first: each article's best sentence, best articles first
-        covered: set[int] = set()
-        for i in order:
-            if len(chosen) >= k:
+        uncovered = set(doc_ids)
+        while uncovered and len(chosen) < cap:
+            taken = take_best([i for i in left if int(docs[i]) in uncovered])
+            if taken is None:
                 break
-            if int(docs[i]) not in covered and fits(i):
-                take(i)
-                covered.add(int(docs[i]))
-    budget = params.words_per_sentence * k
-    for i in order:
-        if len(chosen) >= k or sum(lengths[j] for j in chosen) >= budget:
+            uncovered.discard(taken)
+    while len(chosen) < cap and sum(lengths[j] for j in chosen) < budget:
+        if take_best([i for i in left if room[int(docs[i])] > 0]) is None:
             break
-        if i not in chosen and fits(i):
-            take(i)
     return sorted(chosen, key=lambda i: (docs[i], positions[i], i))

@@ -53,10 +53,33 @@ class Cleaned:
     dropped: list[str]
 
 
+# Invisible format characters that shape text are kept: ZERO WIDTH JOINER (emoji sequences such as
+# "woman technologist", U+1F469 U+200D U+1F4BB, and Indic scripts), ZERO WIDTH NON-JOINER (Persian,
+# Indic) and the tag characters of subdivision flags (Scotland's). Other format characters (soft
+# hyphen, zero-width space, word joiner, BOM, bidirectional marks and overrides) are dropped: they
+# split words for search and can reorder what is shown. Variation selectors and skin tones are
+# not format characters: they stay.
+_KEPT_FORMAT = frozenset("\u200c\u200d") | frozenset(map(chr, range(0xE0020, 0xE0080)))
+
+
+def _kept(c: str) -> bool:
+    """Whether `normalize` keeps a character: all but controls (newline and tab aside), lone
+    surrogates, private-use characters, noncharacters and format characters not in _KEPT_FORMAT.
+    Unassigned code points stay: they may be characters newer than this Python's Unicode."""
+    category = unicodedata.category(c)
+    if category[0] != "C":
+        return True
+    if category == "Cn":
+        n = ord(c)
+        return not (0xFDD0 <= n <= 0xFDEF or n & 0xFFFE == 0xFFFE)
+    return c in "\n\t" or c in _KEPT_FORMAT
+
+
 def normalize(text: str) -> str:
-    """NFC, unified newlines, no control characters, single spaces, blank line between paragraphs."""
+    """NFC, unified newlines, no control characters (see `_kept`), single spaces, blank line
+    between paragraphs."""
     text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
-    text = "".join(c for c in text if c in "\n\t" or unicodedata.category(c)[0] != "C")
+    text = "".join(c for c in text if _kept(c))
     text = text.replace("\u00a0", " ").replace("\t", " ")
     lines = [re.sub(r" {2,}", " ", line).strip() for line in text.split("\n")]
     paras: list[str] = []

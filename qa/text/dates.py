@@ -1,8 +1,27 @@
-"""Publication dates as day numbers, the form range filters compare."""
+"""Publication dates: ISO dates and datetimes checked and normalized at ingest, and as day
+numbers, the form range filters compare."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
+
+
+def normalize_date(value: str) -> str:
+    """An ISO 8601 date or datetime in its canonical form; ValueError for anything else.
+
+    A date stays a date (`2023-09-11`); a datetime becomes `YYYY-MM-DDTHH:MM:SS[.ffffff]` with
+    its offset when it has one (`Z` is written `+00:00`). The standard library's ISO parsers
+    decide what is valid: "2023-02-30" (no such day), "yesterday" or "11/09/2023" are not.
+    """
+    text = value.strip()
+    try:
+        return date.fromisoformat(text).isoformat()
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(text).isoformat()
+    except ValueError:
+        raise ValueError("not an ISO 8601 date or datetime") from None
 
 
 def day_number(published_at: str | None) -> int | None:

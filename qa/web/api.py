@@ -14,7 +14,7 @@ import gradio as gr
 
 from qa.errors import InputError, QAError
 from qa.types import Answer, IngestResult
-from qa.web.common import WRITE, ask_kwargs, mode_kwargs
+from qa.web.common import WRITE, api_error, ask_kwargs, mode_kwargs
 from qa.web.uploads import ingest_pasted, ingest_uploads
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ class _Api:
             kw = ask_kwargs(self.qa.settings, mode, k, sources, since, until)
             return self.qa.ask(question, **kw).model_dump(mode="json")
         except QAError as exc:
-            raise gr.Error(exc.user_message()) from exc
+            raise api_error(self.qa, exc, "/ask") from exc
 
     def ask_stream(
         self,
@@ -71,7 +71,7 @@ class _Api:
                     so_far += piece
                     yield {"text": so_far, "done": False, "answer": None}
         except QAError as exc:
-            raise gr.Error(exc.user_message()) from exc
+            raise api_error(self.qa, exc, "/ask_stream") from exc
 
     def summarize(
         self, doc_ids: list[str] | None = None, query: str | None = None, mode: str | None = None
@@ -83,14 +83,14 @@ class _Api:
             s = self.qa.summarize(doc_ids or [], query=query or None, **mode_kwargs(self.qa.settings, mode))
             return s.model_dump(mode="json")
         except QAError as exc:
-            raise gr.Error(exc.user_message()) from exc
+            raise api_error(self.qa, exc, "/summarize") from exc
 
     def articles(self) -> list[dict]:
         """The stored articles (ArticleInfo JSON, without text)."""
         try:
             return [r.model_dump(mode="json") for r in self.qa.list()]
         except QAError as exc:
-            raise gr.Error(exc.user_message()) from exc
+            raise api_error(self.qa, exc, "/articles") from exc
 
     def ingest_text(
         self, text: str, title: str = "", source: str = "", published_at: str | None = None
@@ -99,13 +99,13 @@ class _Api:
         try:
             return [result_json(r) for r in ingest_pasted(self.qa, text, title, source, published_at or "")]
         except QAError as exc:
-            raise gr.Error(exc.user_message()) from exc
+            raise api_error(self.qa, exc, "/ingest_text") from exc
 
     def ingest(self, files: Any) -> list[dict]:
         try:
             results, _ = ingest_uploads(self.qa, files, None)
         except QAError as exc:
-            raise gr.Error(exc.user_message()) from exc
+            raise api_error(self.qa, exc, "/ingest") from exc
         return [result_json(r) for r in results]
 
 

@@ -60,7 +60,7 @@ THEME = gr.themes.Soft(
 def build_app(qa: QA) -> gr.Blocks:
     """The Blocks app over `qa`, queue configured; `launch` (or a test) starts it."""
     with gr.Blocks(title="Ask the news", analytics_enabled=False, delete_cache=(3600, 86400)) as app:
-        gr.HTML(header_html(qa.describe()), elem_id="qa-about")
+        gr.HTML(header_html(qa.describe(public=True)), elem_id="qa-about")  # no server paths
         mode, k, sources, since, until = settings_tab.controls(qa.settings)
         shared = Shared(mode, k, sources, since, until, docs=summaries.picker())
         with gr.Tabs():

@@ -19,7 +19,7 @@ import gradio as gr
 
 from qa.answer.conversation import Conversation, Turn
 from qa.errors import QAError
-from qa.web.common import PRIVATE, Shared, ask_kwargs, asset, event_data, source_panel
+from qa.web.common import PRIVATE, Shared, ask_kwargs, asset, event_data, source_panel, told
 from qa.web.render import SOURCE_EMPTY, conversation_markdown, transcript_html
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ class _Chat:
             export = gr.DownloadButton(value=str(path), interactive=True)
             yield transcript_html(conv.turns), conv, "", export
         except QAError as exc:
-            err = (question, exc.user_message())
+            err = (question, told(self.qa, exc, "chat"))
             yield transcript_html(conv.turns, error=err), conv, question, gr.skip()
         except Exception:
             logger.exception("answering %r failed", question)

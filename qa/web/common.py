@@ -3,6 +3,7 @@ components several tabs use, the event options, the source panel and the asset f
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -18,6 +19,8 @@ from qa.web.render import SOURCE_EMPTY, article_html, error_html, panel_message
 
 if TYPE_CHECKING:
     from qa.service import QA
+
+logger = logging.getLogger(__name__)
 
 # UI events are not part of the public API; writes (ingest, delete) run one at a time.
 PRIVATE: dict[str, Any] = {"api_visibility": "private"}
@@ -48,6 +51,35 @@ class Shared:
         return [self.mode, self.k, self.sources, self.since, self.until]
 
 
+def told(qa: QA, exc: QAError, action: str) -> str:
+    """What a web user is shown for an error qa raised on purpose, with one line in the server
+    log: bad input (info) or a service the server relies on failing (warning) is not a bug in
+    qa, so no traceback (unexpected exceptions keep theirs). The paths and the URL of the
+    server's set-up are shown to web users by the name of their setting, never as they are."""
+    level = logging.INFO if isinstance(exc, InputError | NotFoundError) else logging.WARNING
+    logger.log(level, "%s: %s: %s", action, type(exc).__name__, " ".join(str(exc).split()))
+    return without_server_paths(qa.settings, exc.user_message())
+
+
+def api_error(qa: QA, exc: QAError, action: str) -> gr.Error:
+    """The error an API endpoint raises for a QAError: its message for the client, one line in
+    the log (`told`), and no traceback printed by Gradio."""
+    return gr.Error(told(qa, exc, action), print_exception=False)
+
+
+def without_server_paths(settings: Settings, text: str) -> str:
+    """`text` with the server's data folders and Chroma URL named by their settings."""
+    for value, name in (
+        (settings.chroma_url, "QA_CHROMA_URL"),
+        (str(settings.model_cache_dir), "QA_MODEL_CACHE"),
+        (str(settings.home.resolve()), "QA_HOME"),
+        (str(settings.home), "QA_HOME"),
+    ):
+        if value:
+            text = text.replace(value, name)
+    return text
+
+
 def parse_day(value: Any, name: str) -> date | None:
     """A form's date (ISO text, or a timestamp from gr.DateTime), None when empty."""
     if value is None or value == "":
@@ -58,6 +90,22 @@ def parse_day(value: Any, name: str) -> date | None:
         return date.fromisoformat(str(value).strip()[:10])
     except ValueError:
         raise InputError(f"{name} must be a date like 2023-09-11, not {str(value)!r}.") from None
+
+
+def parse_k(value: Any) -> Any:
+    """The form's (or the API's) number of sources: None when empty (the default), a whole
+    number as an int, anything else as given for `QA.ask` to refuse by name; 0 is refused
+    like -1, never read as "the default"."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            return value
+    return value
 
 
 def mode_kwargs(settings: Settings, mode: str | None) -> dict[str, Any]:
@@ -76,7 +124,7 @@ def ask_kwargs(
 ) -> dict[str, Any]:
     """The keyword arguments of `QA.ask` from the form's (or the API's) values."""
     kw: dict[str, Any] = {
-        "k": int(k) if k else None,
+        "k": parse_k(k),
         "sources": list(sources) if sources else None,
         "since": parse_day(since, "'Since'"),
         "until": parse_day(until, "'Until'"),
@@ -102,5 +150,5 @@ def source_panel(qa: QA, cites: Sequence[Citation], n: int) -> str:
             "which is no longer in the library."
         )
     except QAError as exc:
-        return error_html(exc.user_message())
+        return error_html(told(qa, exc, "opening a citation"))
     return article_html(article, cites, n, heading=f"Source [{n}]")

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
-from qa.errors import QAError
-from qa.web.common import PRIVATE, WRITE, Shared, asset, event_data, parse_day
+from qa.errors import PartialIngest, QAError
+from qa.web.common import PRIVATE, WRITE, Shared, asset, event_data, parse_day, told
 from qa.web.render import (
     article_choices,
     article_html,
@@ -49,7 +49,7 @@ class _Library:
         try:
             rows = self.qa.list()
         except QAError as exc:
-            msg = error_html(exc.user_message())
+            msg = error_html(told(self.qa, exc, "listing the library"))
             return msg, gr.skip(), gr.skip(), gr.skip()
         try:
             shown = self.qa.list(
@@ -60,7 +60,7 @@ class _Library:
             )
             table = library_html(shown, len(rows))
         except QAError as exc:
-            table = error_html(exc.user_message())
+            table = error_html(told(self.qa, exc, "filtering the library"))
         all_sources = sorted({r.source for r in rows if r.source})
         ids = {r.doc_id for r in rows}
         return (
@@ -77,15 +77,17 @@ class _Library:
         try:
             progress(0, desc="Reading files")
             results, note = ingest_uploads(self.qa, files, report)
+        except PartialIngest as exc:  # each file stored before the store failed, then why
+            return ingest_results_html(exc.results) + error_html(told(self.qa, exc, "upload")), gr.skip()
         except QAError as exc:
-            return error_html(exc.user_message()), gr.skip()
+            return error_html(told(self.qa, exc, "upload")), gr.skip()
         return ingest_results_html(results, note), None
 
     def paste(self, text: str, title: str, source: str, day: str) -> tuple[Any, ...]:
         try:
             results = ingest_pasted(self.qa, text, title, source, day)
         except QAError as exc:
-            return error_html(exc.user_message()), gr.skip()
+            return error_html(told(self.qa, exc, "pasted text")), gr.skip()
         failed = any(r.status == "failed" for r in results)
         return ingest_results_html(results), gr.skip() if failed else ""
 
@@ -97,13 +99,13 @@ class _Library:
             try:
                 title = self.qa.get(doc_id).title or doc_id
             except QAError as exc:
-                return error_html(exc.user_message()), gr.skip(), gr.skip(), None
+                return error_html(told(self.qa, exc, "deleting an article")), gr.skip(), gr.skip(), None
             prompt = confirm_html(f"Delete “{title}” ({doc_id}) and its sentences?")
             return gr.skip(), gr.Row(visible=True), prompt, doc_id
         try:
             article = self.qa.get(doc_id)
         except QAError as exc:
-            return error_html(exc.user_message()), gr.Row(visible=False), "", None
+            return error_html(told(self.qa, exc, "reading an article")), gr.Row(visible=False), "", None
         return article_html(article, heading="Article"), gr.Row(visible=False), "", None
 
     def confirm_delete(self, doc_id: str | None) -> tuple[Any, ...]:
@@ -112,7 +114,7 @@ class _Library:
         try:
             self.qa.delete(doc_id)
         except QAError as exc:
-            return error_html(exc.user_message()), gr.Row(visible=False), None
+            return error_html(told(self.qa, exc, "deleting an article")), gr.Row(visible=False), None
         return panel_message(f"Deleted {doc_id}."), gr.Row(visible=False), None
 
 

@@ -2,9 +2,11 @@
 
 Every piece of article text and metadata, and every file name, goes through `html.escape` (`_e`):
 the HTML is built here, never by a Markdown renderer, so an article holding
-`<img src=x onerror=...>` or `<script>` reads as text. Citation highlights are `<mark>` elements
-cut from the stored text at each citation's `start`/`end`. The classes are styled by
-`assets/app.css`; the chips and buttons are wired by the `assets/*.js` snippets.
+`<img src=x onerror=...>` or `<script>` reads as text. The Markdown export escapes the same
+strings for Markdown (`_md`): no HTML, link, image or code survives from them. Citation
+highlights are `<mark>` elements cut from the stored text at each citation's `start`/`end`. The
+classes are styled by `assets/app.css`; the chips and buttons are wired by the `assets/*.js`
+snippets.
 """
 
 from __future__ import annotations
@@ -362,9 +364,10 @@ def ingest_results_html(results: Sequence[IngestResult], note: str = "") -> str:
             detail = _e(r.reason or "failed")
         else:
             detail = f"{_e(r.doc_id or '')} · {r.n_sentences} sentences"
+        warnings = "".join(f'<div class="qa-warn">warning: {_e(w)}</div>' for w in r.warnings)
         items.append(
             f'<li class="qa-st-{_e(r.status)}"><span class="qa-status">{_e(r.status)}</span>'
-            f'<span class="qa-file">{_e(r.path)}</span><div class="qa-why">{detail}</div></li>'
+            f'<span class="qa-file">{_e(r.path)}</span><div class="qa-why">{detail}</div>{warnings}</li>'
         )
     note_html = f'<div class="qa-note">{_e(note)}</div>' if note else ""
     listing = f'<ul class="qa-results">{"".join(items)}</ul>' if items else ""
@@ -378,20 +381,41 @@ def error_html(message: str) -> str:
 # --- Markdown export ------------------------------------------------------------------------------
 
 
+# Outside text in the export: HTML's three characters as entities, Markdown's inline syntax
+# (links, images, code, emphasis, tables) backslash-escaped, and what would open a block at the
+# start of a line (heading, list, setext rule) escaped there.
+_MD_INLINE = str.maketrans(
+    {"&": "&amp;", "<": "&lt;", ">": "&gt;", **{c: "\\" + c for c in "\\`*_[]()!|~{}"}}
+)
+_MD_BLOCK_START = re.compile(r"[#+=-]|\d+\.")
+
+
+def _md(text: object) -> str:
+    """Outside text as inert Markdown on one line (its line breaks become spaces)."""
+    line = " ".join(("" if text is None else str(text)).split()).translate(_MD_INLINE)
+    opener = _MD_BLOCK_START.match(line)
+    if opener is None:
+        return line
+    at = opener.end() - 1  # before the character that opens the block
+    return line[:at] + "\\" + line[at:]
+
+
 def _cite_md(c: Citation) -> str:
-    meta = ", ".join(p for p in (c.title or c.doc_id, c.source, _day_of(c.published_at)) if p)
-    return f"[{c.n}] “{c.text}” — {meta} ({c.doc_id}, characters {c.start}–{c.end})"
+    meta = ", ".join(_md(p) for p in (c.title or c.doc_id, c.source, _day_of(c.published_at)) if p)
+    return f"[{c.n}] “{_md(c.text)}” — {meta} ({_md(c.doc_id)}, characters {c.start}–{c.end})"
 
 
 def conversation_markdown(turns: Sequence[Turn]) -> str:
+    """The conversation as a Markdown file; every question, answer, title, source and sentence
+    in it escaped by `_md`, so that it renders as the text it is in any viewer."""
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [f"# Conversation ({now})", ""]
     for i, t in enumerate(turns, 1):
         a = t.answer
-        lines += [f"## {i}. {t.question}", ""]
+        lines += [f"## {i}. {_md(t.question)}", ""]
         if t.standalone and t.standalone.strip() != t.question.strip():
-            lines += [f"_Searched as: {t.standalone}_", ""]
-        lines += [a.answer, ""]
+            lines += [f"_Searched as: {_md(t.standalone)}_", ""]
+        lines += ["\n\n".join(_md(p) for p in a.answer.split("\n\n")), ""]
         if a.abstained:
             if a.related:
                 lines += ["Closest sentences:", ""] + [f"- {_cite_md(c)}" for c in a.related]
@@ -400,7 +424,7 @@ def conversation_markdown(turns: Sequence[Turn]) -> str:
         weak = [c for c in a.claims or [] if c.support != "supported"]
         if weak:
             lines += ["Weakly supported claims:", ""]
-            lines += [f"- ({c.support}) {c.text}" for c in weak] + [""]
+            lines += [f"- ({c.support}) {_md(c.text)}" for c in weak] + [""]
         if a.citations:
             lines += ["Sources:", ""] + [f"- {_cite_md(c)}" for c in a.citations] + [""]
     return "\n".join(lines).rstrip() + "\n"
@@ -410,7 +434,8 @@ def conversation_markdown(turns: Sequence[Turn]) -> str:
 
 
 def header_html(about: Mapping[str, str]) -> str:
-    """The page header: what the app runs on (`QA.describe()`: embedder, model, store)."""
+    """The page header: what the app runs on (`QA.describe(public=True)`: embedder, model,
+    store, without the server's paths)."""
     return (
         '<div class="qa-header"><h1>Ask the news</h1><div class="qa-about">'
         f"Embedder: {_e(about.get('embedder'))} · Model: {_e(about.get('model'))} · "

@@ -10,7 +10,7 @@ import gradio as gr
 
 from qa.errors import QAError
 from qa.types import Summary
-from qa.web.common import PRIVATE, Shared, asset, event_data, mode_kwargs, source_panel
+from qa.web.common import PRIVATE, Shared, asset, event_data, mode_kwargs, source_panel, told
 from qa.web.render import SOURCE_EMPTY, error_html, panel_message, summary_html
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ class _Summaries:
         try:
             s = self.qa.summarize(picked or [], query=query or None, **mode_kwargs(self.qa.settings, mode))
         except QAError as exc:
-            return error_html(exc.user_message()), None, gr.skip()
+            return error_html(told(self.qa, exc, "summary")), None, gr.skip()
         except Exception:
             logger.exception("summarizing %r / %r failed", picked, query)
             return error_html("Something went wrong; the server log has details."), None, gr.skip()

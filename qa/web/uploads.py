@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from qa.errors import InputError
+from qa.errors import InputError, PartialIngest
 from qa.types import IngestResult
 from qa.web.common import parse_day
 
@@ -95,12 +95,22 @@ def ingest_uploads(
             name = safe_upload_name(src.name, taken)
             shutil.copyfile(src, Path(tmp) / name)
             shown[name] = src.name
-        results = qa.ingest([Path(tmp) / n for n in shown], progress=progress) if shown else []
-    named = [r.model_copy(update={"path": shown.get(Path(r.path).name, Path(r.path).name)}) for r in results]
+
+        def as_uploaded(results: list[IngestResult]) -> list[IngestResult]:
+            """The results after `early`, each naming its file as the user did."""
+            named = [r.model_copy(update={"path": shown.get(Path(r.path).name, Path(r.path).name)})
+                     for r in results]
+            return early + named
+
+        try:
+            results = qa.ingest([Path(tmp) / n for n in shown], progress=progress) if shown else []
+        except PartialIngest as exc:  # the store failed: what was stored before is still shown
+            exc.results = as_uploaded(exc.results)
+            raise
     note = ""
     if any(shown[n] != n for n in shown):
         note = "Some file names were simplified for storage; the article ids use them."
-    return early + named, note
+    return as_uploaded(results), note
 
 
 def ingest_pasted(qa: QA, text: str, title: str, source: str, published_at: Any) -> list[IngestResult]:

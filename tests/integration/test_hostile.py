@@ -7,6 +7,7 @@ stands in for the model except where the model's window is the point.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 
 from qa.errors import InputError
+from qa.text.dates import day_number
 from qa.types import Answer, Article
 from tests.support.fakes import HashEmbedder
 from tests.support.hostile import GOOD_SENTENCE, Case, cases, long_line, write_big, write_corpus
@@ -117,6 +119,13 @@ def test_hostile_file(qa: Any, corpus: dict[str, Case], home: Path, unharmed: No
     everything = _stored_texts(qa)
     for s in case.absent:
         assert s not in everything, s
+    warned = " | ".join(w for r in stored for w in r.warnings)
+    assert bool(warned) == bool(case.warnings), warned
+    for want in case.warnings:
+        assert want in warned, want
+    for r in stored:  # every stored date is one the range filters can read
+        published = qa.get(r.doc_id).published_at
+        assert published is None or day_number(published) is not None, published
 
 
 def test_a_doc_id_is_never_a_path(qa: Any, corpus: dict[str, Case], unharmed: None) -> None:
@@ -222,6 +231,22 @@ def test_bad_question_is_a_clear_error(qa: Any, unharmed: None, name: str) -> No
         list(qa.ask_stream(question))
 
 
+@pytest.mark.parametrize("k", [0, -1, 51, 2.5, True, "3"])
+def test_bad_k_is_a_clear_error(qa: Any, unharmed: None, k: Any) -> None:
+    message = f"k (sentences cited) must be a whole number from 1 to 50, not {k!r}."
+    with pytest.raises(InputError, match=re.escape(message)):
+        qa.ask(KNOWN_Q, k=k)
+    with pytest.raises(InputError, match=re.escape(message)):
+        list(qa.ask_stream(KNOWN_Q, k=k))
+    with pytest.raises(InputError, match=re.escape(message)):
+        qa.retrieve(KNOWN_Q, k=k)
+
+
+def test_k_from_1_to_50_is_used_as_given(qa: Any, unharmed: None) -> None:
+    assert len(qa.ask(KNOWN_Q, k=1).citations) == 1
+    assert qa.ask(KNOWN_Q, k=50).citations and qa.ask(KNOWN_Q, k=None).citations
+
+
 @pytest.mark.parametrize("name", list(ANSWERED))
 def test_odd_question_gets_an_answer_or_abstains(qa: Any, unharmed: None, name: str) -> None:
     t0 = time.monotonic()
@@ -253,6 +278,19 @@ def test_hostile_articles_through_the_api(qa: Any, unharmed: None) -> None:
     assert status["api-ok"][0] == "added"
     assert "\x07" not in qa.get("api-ok").text
     assert qa.get("api-ok").title == "x" * 300
+
+
+def test_api_articles_get_their_fields_checked_like_files(qa: Any, unharmed: None) -> None:
+    results = qa.ingest_articles([
+        Article(doc_id="api-sur", source="AFP\ud800", text=GOOD_SENTENCE),
+        Article(doc_id="api-date", published_at="2023-02-30", source=" A\x00FP\n", text=GOOD_SENTENCE),
+    ])
+    status = {r.doc_id: r for r in results}
+    assert status["api-sur"].status == "failed" and "not valid Unicode" in status["api-sur"].reason
+    assert status["api-date"].status == "added"
+    assert status["api-date"].warnings[0].startswith("published_at '2023-02-30' is not an ISO 8601 date")
+    stored = qa.get("api-date")
+    assert (stored.published_at, stored.source) == (None, "AFP")
 
 
 def test_nothing_was_written_outside_qa_home(qa: Any, home: Path, corpus: dict[str, Case]) -> None:

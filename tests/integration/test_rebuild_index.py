@@ -34,7 +34,8 @@ def _qa(home: str, **store: Any) -> Any:
     from qa.store import Store
     from tests.support.fakes import HashEmbedder
 
-    settings = Settings(home=Path(home))
+    # The hashing embedder's similarities mean nothing to the answerability model: never abstain.
+    settings = Settings(home=Path(home), abstain_threshold=0.0)
     return QA(settings, embedder=HashEmbedder(), store=Store.from_settings(settings, **store))
 
 

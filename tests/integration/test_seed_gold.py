@@ -70,3 +70,32 @@ def test_over_long_sentence_is_cut_to_fit(embedder, make_qa) -> None:  # noqa: A
     qa.ingest_articles([Article(doc_id="long", title="L", text=" ".join(["alpha beta"] * 2000))])
     for s in qa.sentences("long"):
         assert embedder.count_tokens(s.text) <= qa.settings.chunk_max_tokens
+
+
+REASONS = {2, 8, 10, 12}  # the seed's reasons for the drift: failed guarantor, no support, ...
+MISSION_FORMS = (
+    "Why is Armenia drifting from Moscow?",
+    "why is Armenia drifting from Moscow",
+    "why is armenia drifting from moscow",
+    "WHY IS ARMENIA DRIFTING FROM MOSCOW ?",
+    "  Why is Armenia drifting from Moscow?!  ",
+)
+
+
+@pytest.mark.parametrize("question", MISSION_FORMS)
+def test_the_mission_question_typed_any_way_cites_its_reasons(seeded, question: str) -> None:  # noqa: ANN001
+    cited = [int(c.sentence_id.split("#")[1]) for c in seeded.ask(question).citations]
+    assert len(set(cited) & REASONS) >= 2, f"cited {cited}"
+    assert cited == [int(c.sentence_id.split("#")[1]) for c in seeded.ask(MISSION_FORMS[0]).citations]
+
+
+def test_the_mission_answer_holds_beside_an_unrelated_short_article(embedder, make_qa) -> None:  # noqa: ANN001
+    from qa.types import Article
+
+    qa = make_qa(embedder)
+    qa.ingest([SEED])
+    qa.ingest_articles([Article(doc_id="bakery", title="Bakery opens",
+                                text="A new bakery opened on Main Street. It sells rye bread.")])
+    cited = [int(c.sentence_id.split("#")[1]) for c in qa.ask(MISSION_FORMS[1]).citations
+             if c.doc_id == SEED.stem]
+    assert len(set(cited) & REASONS) >= 2, f"cited {cited}"

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from qa.errors import NotFoundError, StoreError
+from qa.errors import NotFoundError, PartialIngest, StoreError
 from qa.types import Article
 from tests.support.chroma_server import AuthProxy, ChromaServer, chroma_server, free_port
 from tests.support.fakes import HashEmbedder
@@ -172,21 +172,25 @@ def test_ingest_interrupted_by_the_server_dying(tmp_path: Path, gen: int) -> Non
         if gen:
             assert {r.status for r in qa.ingest_articles(_many(12, 0))} == {"added"}
         store = qa.store
-        real = store._call
+        real = store._upsert
         commits = 0
 
-        def dying(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        def dying(col: Any, batch: Any) -> None:
             nonlocal commits
-            if fn == store.articles.upsert:
+            if col is store.articles:
                 commits += 1
                 if commits == 2:  # the second group's records are in, its commit point is not
                     server.kill()
-            return real(fn, *args, **kwargs)
+            real(col, batch)
 
-        store._call = dying
-        with pytest.raises(StoreError, match=server.url):
+        store._upsert = dying  # type: ignore[method-assign]
+        with pytest.raises(PartialIngest, match=server.url) as stopped:
             qa.ingest_articles(_many(12, gen))
         assert store._journal.path.exists()  # the unfinished write is noted
+        # What the first group stored is reported, and only that.
+        first_group = [f"n{i:02d}" for i in range(4)]
+        status = "replaced" if gen else "added"
+        assert [(r.doc_id, r.status) for r in stopped.value.results] == [(d, status) for d in first_group]
 
         server.start()
         fresh = _qa(server.url, tmp_path / "home", collection=collection)  # as a new process
@@ -198,6 +202,8 @@ def test_ingest_interrupted_by_the_server_dying(tmp_path: Path, gen: int) -> Non
         if gen:
             assert len(visible) == 12  # a replacement never loses the old version
         assert 0 < sum(t.startswith(f"Version {gen}") for t in visible.values()) < 12
+        # Exactly what was reported as stored is there in its new version.
+        assert sorted(d for d, t in visible.items() if t.startswith(f"Version {gen}")) == first_group
         a = fresh.ask("What does note 7 say about river7x3?")
         for c in a.citations + a.related:
             assert fresh.get(c.doc_id).text[c.start : c.end] == c.text
@@ -248,3 +254,96 @@ def test_export_embedded_import_into_server(server: ChromaServer, tmp_path: Path
     for q in ("Who won the World Cup final?", "Why is Armenia drifting from Moscow?"):
         got, want = remote.ask(q), embedded.ask(q)
         assert got.model_dump(exclude={"timings_ms"}) == want.model_dump(exclude={"timings_ms"})
+
+
+def _dies_at_write(qa: Any, server: ChromaServer, n: int) -> None:
+    """Kill the server as the store is about to make its `n`-th group write."""
+    store = qa.store
+    real = store.write_articles
+    calls = 0
+
+    def write(writes: Any) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == n:
+            server.kill()
+        real(writes)
+
+    store.write_articles = write
+
+
+def _cli(*args: str) -> tuple[int, str, str]:
+    from typer.testing import CliRunner
+
+    from qa.cli import app
+
+    r = CliRunner().invoke(app, list(args), env={"COLUMNS": "1000"})
+    return r.exit_code, r.stdout, r.stderr
+
+
+def _check_cut_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], kill_at: int,
+                   stored: int) -> None:
+    """`qa ARGS` in-process with the fake embedder over a server killed at its `kill_at`-th
+    group write: it prints each of the `stored` articles written before (n00...), then the
+    error, and exits 1; and those are the articles the library holds."""
+    collection = f"t{uuid.uuid4().hex[:10]}"
+    written = [f"n{i:02d}" for i in range(stored)]
+    with chroma_server(tmp_path / "data") as server:
+
+        def service(home: Any, **_: Any) -> Any:
+            qa = _qa(server.url, tmp_path / "home", embed_batch_size=1, chroma_retries=0,
+                     collection=collection)
+            _dies_at_write(qa, server, kill_at)
+            return qa
+
+        monkeypatch.setattr("qa.cli._service", service)
+        code, out, err = _cli(*args)
+        assert code == 1
+        shown = [line.split()[1] for line in out.splitlines() if line.startswith("added: ")]
+        assert shown == written
+        assert f"The Chroma server at {server.url} is not answering" in err
+        assert f"{stored} article(s) were stored before the failure" in err
+        server.start()
+        again = _qa(server.url, tmp_path / "home", collection=collection)
+        assert [a.doc_id for a in again.list()] == written
+
+
+def test_ingest_cut_off_by_the_server_reports_what_it_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    feed = tmp_path / "feed.jsonl"
+    feed.write_text("".join(a.model_dump_json() + "\n" for a in _many(12, 0)))
+    # Groups of 4 articles: two are written, the server dies at the third.
+    _check_cut_off(tmp_path, monkeypatch, ["ingest", "-q", str(feed)], kill_at=3, stored=8)
+
+
+def test_import_cut_off_by_the_server_reports_what_it_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_qa: Any
+) -> None:
+    from qa.ingest import transfer
+
+    embedded = make_qa(HashEmbedder())
+    embedded.ingest_articles(_many(12, 0))
+    path = tmp_path / "library.jsonl.gz"
+    assert transfer.export_library(embedded, path) == 12
+    monkeypatch.setattr(transfer, "IMPORT_BATCH", 4)
+    # Each imported article is shown (an import that completes shows only the counts).
+    _check_cut_off(tmp_path, monkeypatch, ["import", str(path)], kill_at=2, stored=4)
+
+
+def test_upload_cut_off_by_the_server_lists_what_it_stored(tmp_path: Path) -> None:
+    from qa.web.library import _Library
+
+    files = []
+    for a in _many(12, 0):
+        files.append(tmp_path / f"{a.doc_id}.txt")
+        files[-1].write_text(a.text)
+    with chroma_server(tmp_path / "data") as server:
+        qa = _qa(server.url, tmp_path / "home", embed_batch_size=1, chroma_retries=0)
+        _dies_at_write(qa, server, n=2)
+        shown, _ = _Library(qa).upload([str(f) for f in files], progress=lambda *a, **k: None)
+    assert shown.count('class="qa-st-added"') == 4
+    for i in range(4):
+        assert f"n{i:02d}.txt" in shown
+    assert shown.index("qa-results") < shown.index("qa-error")  # the list, then why it stopped
+    assert "is not answering" in shown and "4 article(s) were stored before the failure" in shown

@@ -77,6 +77,12 @@ def test_ask_errors_are_messages(client: Client) -> None:
         client.predict(question=ARMENIA_Q, mode="llm", api_name="/ask")
     with pytest.raises(Exception, match="(?i)unknown mode"):
         client.predict(question=ARMENIA_Q, mode="poetry", api_name="/ask")
+    for k in (0, -1):  # 0 is not "the default", -1 not "all"
+        message = rf"k \(sentences cited\) must be a whole number from 1 to 50, not {k}"
+        with pytest.raises(Exception, match=message):
+            client.predict(question=ARMENIA_Q, k=k, api_name="/ask")
+        with pytest.raises(Exception, match="must be a whole number from 1 to 50"):
+            client.submit(question=ARMENIA_Q, k=k, api_name="/ask_stream").result()
 
 
 def test_ask_stream(served: Served, client: Client) -> None:

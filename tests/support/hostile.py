@@ -28,6 +28,8 @@ class Case:
     expect: "refused" (every result failed, `reason` in each reason), "ingested" (an article is
     stored; `present` strings in its text, `absent` strings in no stored text), or "mixed" (a jsonl
     file: `ok` articles stored and `failed` lines refused, with `reasons` among the reasons).
+    `warnings`: strings among the warnings of the stored articles (a field refused, the article
+    kept).
     """
 
     name: str
@@ -40,6 +42,7 @@ class Case:
     failed: int = 0
     reasons: tuple[str, ...] = ()
     doc_ids: tuple[str, ...] = field(default=())
+    warnings: tuple[str, ...] = ()
 
 
 def png() -> bytes:
@@ -116,6 +119,18 @@ def _jsonl(*lines: object) -> bytes:
     return "\n".join(x if isinstance(x, str) else json.dumps(x) for x in lines).encode() + b"\n"
 
 
+CAFE = "Le café crème coûte 3 € depuis lundi, a déclaré le propriétaire du café de la gare."
+
+
+def _page(head: str, body: str) -> str:
+    return f"<html><head>{head}<title>Prix</title></head><body><article><p>{body}</p></article></body></html>"
+
+
+def _emoji_text() -> str:
+    return ("The 👩\u200d💻 developer ❤\ufe0f coding. Soft\u00adhyphen and zero\u200bwidth and "
+            "word\u2060joiner and \u202ereversed\u202c text. " + GOOD_SENTENCE)
+
+
 def cases() -> list[Case]:
     good = {"title": "Ferry", "text": GOOD_SENTENCE}
     return [
@@ -173,6 +188,38 @@ def cases() -> list[Case]:
             "expected a JSON object, got list", "expected a JSON object, got NoneType",
             "not valid JSON", "JSON nested too deeply", "line is 5,500,0",
         ), doc_ids=("j-ok", "j-traversal/../../../etc/passwd", "j-ok-2")),
+        Case("surrogates.jsonl", _jsonl(
+            *(json.dumps({"doc_id": f"s-{key}", **good, key: "x\ud800y"}) for key in
+              ("doc_id", "title", "source", "published_at", "url", "text")),
+            json.dumps({"doc_id": "s-ok", **good, "source": "AFP"}),
+        ), "mixed", ok=1, failed=6, reasons=tuple(
+            f"field {key!r} is not valid Unicode: a lone surrogate" for key in
+            ("doc_id", "title", "source", "published_at", "url", "text")), doc_ids=("s-ok",)),
+        Case("dates.jsonl", _jsonl(
+            {"doc_id": "d-day", **good, "published_at": "2023-09-11"},
+            {"doc_id": "d-zulu", **good, "published_at": "2023-09-11T08:30:00Z"},
+            {"doc_id": "d-offset", **good, "published_at": "2023-09-11T08:30:00+02:00"},
+            {"doc_id": "d-words", **good, "published_at": "yesterday"},
+            {"doc_id": "d-feb30", **good, "published_at": "2023-02-30"},
+            {"doc_id": "d-script", **good, "published_at": "<script>alert(1)</script>"},
+        ), "mixed", ok=6, failed=0, doc_ids=("d-day", "d-zulu", "d-offset", "d-words", "d-feb30", "d-script"),
+            warnings=("published_at 'yesterday' is not an ISO 8601 date",
+                      "published_at '2023-02-30' is not an ISO 8601 date",
+                      "published_at '<script>alert(1)</script>' is not an ISO 8601 date")),
+        Case("windows-1252.html", _page('<meta charset="windows-1252">', CAFE).encode("cp1252"),
+             "ingested", present=(CAFE,)),
+        Case("http-equiv-latin1.html", _page(
+            '<meta http-equiv="Content-Type" content="text/html; charset=ISO-8859-1">', CAFE
+        ).encode("cp1252"), "ingested", present=(CAFE,)),
+        Case("undeclared-cp1252.html", _page("", " ".join([CAFE] * 6)).encode("cp1252"), "ingested",
+             present=("café crème coûte 3 €",)),
+        Case("emoji.txt", _emoji_text().encode(), "ingested",
+             present=("👩\u200d💻 developer ❤\ufe0f coding.", "Softhyphen and zerowidth and wordjoiner",
+                      GOOD_SENTENCE),
+             absent=("\u00ad", "\u200b", "\u2060", "\u202e")),
+        Case("nul-inside.jsonl", _jsonl({"doc_id": "nul-inside", "title": "N\u0000ul",
+                                         "text": "The vote\u0000 was close. " + GOOD_SENTENCE}),
+             "ingested", present=("The vote was close.",), absent=("\x00",)),
         Case("my report (final).txt", GOOD_SENTENCE.encode(), "ingested", doc_ids=("my_report_final",)),
         Case("Ünïcödé Straße.md", GOOD_SENTENCE.encode(), "ingested", doc_ids=("Ünïcödé_Straße",)),
         Case("Москва новости.txt", GOOD_SENTENCE.encode(), "ingested", doc_ids=("Москва_новости",)),

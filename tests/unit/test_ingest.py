@@ -1,6 +1,9 @@
 """Ingest: readers, per-file failures, idempotency, replacement without orphans, delete."""
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -227,3 +230,148 @@ def test_a_failed_group_write_propagates_and_keeps_earlier_groups(make_qa) -> No
     results = qa.ingest_articles(_group_articles())
     assert [r.status for r in results].count("added") == 3
     assert qa.store.check().ok and qa.store.count()["articles"] == 5
+
+
+# --- files that are not regular, and reads capped while reading --------------------------------
+
+
+_CHILD = """
+import resource, sys
+from pathlib import Path
+resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))  # a read without end fails, not the machine
+from qa.ingest.readers import read_file
+for got in read_file(Path(sys.argv[1]), int(sys.argv[2])):
+    print(getattr(got, "reason", None) or "article: " + got.text)
+"""
+
+
+def _read_in_a_child(path: Path, max_bytes: int) -> str:
+    """What read_file gives for `path`, read by a child process that may not take more than
+    10 s or 2 GB: a regression on a FIFO or /dev/zero fails this test, not the test run."""
+    try:
+        done = subprocess.run([sys.executable, "-c", _CHILD, str(path), str(max_bytes)],
+                              capture_output=True, text=True, timeout=10)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"reading {path} did not return in 10 s")
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.strip()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
+def test_a_fifo_is_refused_without_waiting(tmp_path: Path) -> None:
+    fifo = tmp_path / "x.txt"
+    os.mkfifo(fifo)
+    assert _read_in_a_child(fifo, 1000).startswith("not a regular file")
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
+def test_a_link_to_a_device_is_refused_and_a_link_to_a_file_is_read(tmp_path: Path) -> None:
+    zero = tmp_path / "zero.txt"
+    zero.symlink_to("/dev/zero")
+    assert _read_in_a_child(zero, 20_000_000).startswith("not a regular file")
+    real = tmp_path / "real.txt"
+    real.write_text("The council met on Monday.")
+    link = tmp_path / "link.txt"
+    link.symlink_to(real)
+    assert _read_in_a_child(link, 1000) == "article: The council met on Monday."
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").is_file(), reason="needs Linux's /proc")
+def test_reads_are_capped_whatever_size_the_file_states(tmp_path: Path) -> None:
+    # /proc files are regular files that state a size of 0 and hold more.
+    maps = tmp_path / "maps.txt"
+    maps.symlink_to("/proc/self/maps")
+    assert maps.stat().st_size == 0
+    reason = _read_in_a_child(maps, 200)
+    assert reason.startswith("file is over the limit of 200 bytes (QA_MAX_FILE_BYTES)"), reason
+
+
+# --- HTML in the charset it declares ---------------------------------------------------------------
+
+CAFE = "Le café crème coûte 3 € à Paris depuis lundi, a déclaré le propriétaire du café."
+
+
+@pytest.mark.parametrize(
+    ("head", "encoding"),
+    [
+        ('<meta charset="windows-1252">', "cp1252"),
+        ('<meta http-equiv="Content-Type" content="text/html; charset=windows-1252">', "cp1252"),
+        ("<meta charset='iso-8859-1'>", "cp1252"),  # read as browsers read Latin-1: with its €
+        ('<meta charset="iso-8859-15">', "iso-8859-15"),
+        ('<meta charset="koi8-r">', "koi8-r"),
+    ],
+)
+def test_html_is_decoded_by_its_declared_charset(tmp_path: Path, head: str, encoding: str) -> None:
+    text = CAFE if encoding != "koi8-r" else "Москва заявила в понедельник о новых учениях."
+    path = tmp_path / "page.html"
+    path.write_bytes(f"<html><head>{head}<title>Prix</title></head><body><p>{text}</p></body></html>"
+                     .encode(encoding))
+    (got,) = list(read_file(path, 100_000))
+    assert isinstance(got, Article), got
+    assert got.text == text and got.title == "Prix"
+
+
+def test_undeclared_html_is_decoded_by_detection(tmp_path: Path) -> None:
+    path = tmp_path / "page.html"
+    body = " ".join([CAFE] * 8)
+    path.write_bytes(f"<html><body><p>{body}</p></body></html>".encode("cp1252"))
+    (got,) = list(read_file(path, 100_000))
+    assert isinstance(got, Article), got
+    assert "café crème coûte" in got.text
+
+
+def test_html_declaring_a_charset_its_bytes_are_not_in_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "page.html"
+    path.write_bytes('<meta charset="utf-8"><p>caf\xe9</p>'.encode("latin-1"))
+    (got,) = list(read_file(path, 100_000))
+    assert not isinstance(got, Article) and "declares charset 'utf-8'" in got.reason
+    unknown = tmp_path / "unknown.html"
+    unknown.write_bytes('<meta charset="x-klingon"><p>caf\xe9</p>'.encode("latin-1"))
+    (got,) = list(read_file(unknown, 100_000))
+    assert not isinstance(got, Article) and "unknown charset 'x-klingon'" in got.reason
+
+
+def test_plain_text_stays_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "page.txt"
+    path.write_bytes(f'<meta charset="windows-1252">{CAFE}'.encode("cp1252"))
+    (got,) = list(read_file(path, 100_000))
+    assert not isinstance(got, Article) and "not valid UTF-8" in got.reason
+
+
+# --- jsonl records: invalid Unicode fails the record, a bad date only the field ---------------------
+
+
+@pytest.mark.parametrize("field", ["doc_id", "title", "source", "published_at", "url", "text"])
+def test_a_lone_surrogate_fails_only_its_record(tmp_path: Path, field: str) -> None:
+    bad = {"doc_id": "bad", "title": "T", "source": "S", "published_at": "2023-09-11",
+           "url": "https://example.org/a", "text": "The council met on Monday."}
+    at = min(3, len(bad[field]))
+    bad[field] = bad[field][:at] + "\ud800" + bad[field][at:]
+    path = tmp_path / "docs.jsonl"
+    path.write_text(json.dumps(bad) + "\n" + json.dumps({"doc_id": "ok", "text": "It rained."}) + "\n")
+    got = list(read_file(path, 100_000))
+    assert [g.doc_id for g in got if isinstance(g, Article)] == ["ok"]
+    (failure,) = [g for g in got if not isinstance(g, Article)]
+    assert failure.path == f"{path} line 1"
+    want = f"field {field!r} is not valid Unicode: a lone surrogate ('\\ud800') at character {at}"
+    assert failure.reason == want
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [("2023-09-11", "2023-09-11"), ("2023-09-11T08:30:00Z", "2023-09-11T08:30:00+00:00"),
+     ("yesterday", None), ("2023-02-30", None), ("<script>alert(1)</script>", None), ("", None)],
+)
+def test_published_at_is_normalized_or_dropped_with_a_warning(
+    tmp_path: Path, given: str, stored: str | None
+) -> None:
+    path = tmp_path / "docs.jsonl"
+    path.write_text(json.dumps({"doc_id": "a", "published_at": given, "text": "It rained."}) + "\n")
+    (got,) = list(read_file(path, 100_000))
+    assert isinstance(got, Article) and got.published_at == stored
+    if stored is None and given:
+        (warning,) = got.warnings
+        assert warning.startswith(f"published_at {given!r} is not an ISO 8601 date or datetime")
+        assert warning.endswith("the article is kept without a date")
+    else:
+        assert got.warnings == []

@@ -17,6 +17,7 @@ from qa.errors import InputError
 from qa.ingest.transfer import export_library, import_library
 from qa.store import Store
 from qa.types import Article
+from tests.support.fakes import HashEmbedder
 from tests.support.paths import SEED
 
 pytestmark = pytest.mark.unit
@@ -191,3 +192,78 @@ def test_large_import_goes_in_batches(make_qa, fake_embedder, tmp_path: Path) ->
     assert calls < 30  # 70 articles, not 3 calls each
     health = store.check()
     assert health.ok and health.articles == 70 and health.sentences == 140
+
+
+class _OtherEmbedder(HashEmbedder):
+    """Another model: another name and another vector size."""
+
+    name = "other (test)"
+    dim = 32
+
+
+def test_vectors_of_another_embedder_are_refused_naming_both(make_qa, fake_embedder, tmp_path: Path) -> None:
+    src = library(make_qa, fake_embedder)
+    path = tmp_path / "library.jsonl"
+    export_library(src, path)
+    assert json.loads(path.read_text().splitlines()[0])["embedder"] == "hash (test)"
+    from qa.service import QA
+    from qa.settings import Settings
+
+    # No model loaded: the target's embedder is the one its settings name.
+    target = QA(Settings(home=tmp_path / "target"))
+    with pytest.raises(InputError, match=r"made by the embedder hash \(test\), but this library embeds "
+                       r"with all-MiniLM-L6-v2 \(local\)") as err:
+        import_library(target, path)
+    assert "--re-embed" in err.value.user_message()
+    assert target._embedder is None and target.store.count()["articles"] == 0
+
+    loaded = make_qa(_OtherEmbedder())
+    with pytest.raises(InputError, match=r"hash \(test\).*other \(test\)"):
+        import_library(loaded, path)
+
+
+def test_re_embed_imports_the_texts_with_the_targets_embedder(make_qa, fake_embedder, tmp_path: Path) -> None:
+    src = library(make_qa, fake_embedder)
+    path = tmp_path / "library.jsonl"
+    export_library(src, path)
+    dst = make_qa(_OtherEmbedder())
+    results = import_library(dst, path, reembed=True)
+    assert sorted((r.doc_id, r.status) for r in results) == [
+        ("000_796d416b0a81cd49", "added"), ("afp-1", "added"), ("bbc-1", "added")]
+    assert dst.store.dimension() == 32  # encoded here, not copied
+    for info in src.list():
+        assert dst.get(info.doc_id).text == src.get(info.doc_id).text
+        assert [s.text for s in dst.sentences(info.doc_id)] == [s.text for s in src.sentences(info.doc_id)]
+    assert dst.ask("Who won the World Cup final?").citations[0].doc_id == "bbc-1"
+
+
+def test_another_backend_of_the_same_model_is_accepted(make_qa, fake_embedder, tmp_path: Path) -> None:
+    # onnx-int8, onnx and torch all compute all-MiniLM-L6-v2's vectors: one name, one space.
+    src = library(make_qa, fake_embedder)
+    path = tmp_path / "library.jsonl"
+    export_library(src, path)
+    header, *rest = path.read_text().splitlines()
+    same = tmp_path / "minilm.jsonl"
+    same.write_text("\n".join([json.dumps({**json.loads(header), "embedder": "all-MiniLM-L6-v2 (local)"}),
+                               *rest]) + "\n")
+    from qa.service import QA
+    from qa.settings import Settings
+
+    for encoder in ("torch", "onnx", "onnx-int8"):
+        target = QA(Settings(home=tmp_path / encoder, encoder=encoder))
+        assert {r.status for r in import_library(target, same)} == {"added"}
+        assert target._embedder is None
+
+
+def test_a_record_with_invalid_unicode_fails_alone(make_qa, fake_embedder, tmp_path: Path) -> None:
+    src = library(make_qa, fake_embedder)
+    path = tmp_path / "library.jsonl"
+    export_library(src, path)
+    header, *records, end = path.read_text().splitlines()
+    bad = [json.loads(r) for r in records]
+    bad[0]["source"] = "AFP\ud800"
+    damaged = tmp_path / "damaged.jsonl"
+    damaged.write_text("\n".join([header, *(json.dumps(r) for r in bad), end]) + "\n")
+    results = import_library(make_qa(fake_embedder), damaged)
+    assert [r.status for r in results] == ["failed", "added", "added"]
+    assert "field 'source' is not valid Unicode" in results[0].reason

@@ -181,6 +181,14 @@ def test_library_and_ingest_results_are_escaped() -> None:
     assert "1 failed" in res
 
 
+def test_ingest_results_show_warnings_escaped() -> None:
+    warning = f"published_at {SCRIPT!r} is not an ISO 8601 date or datetime"
+    r = IngestResult(path="a.jsonl", doc_id="a1", status="added", n_sentences=2, warnings=[warning])
+    out = ingest_results_html([r])
+    _no_markup(out)
+    assert f'<div class="qa-warn">warning: {html.escape(warning)}</div>' in out
+
+
 @pytest.mark.parametrize(
     ("name", "expected"),
     [
@@ -212,9 +220,46 @@ def test_markdown_export_keeps_citations_per_turn() -> None:
         question="q2", answer="The articles do not answer this.", abstained=True, related=[_cite(1, S2)]
     )
     md = conversation_markdown([Turn("q1", "q1", a1), Turn("and q2?", "q2 about x", a2)])
-    assert md.index("## 1. q1") < md.index(S1) < md.index("## 2. and q2?")
-    assert f"[1] “{S1}” — <b>x</b>, <i>src</i>, 2023-09-12" in md
+    s1 = "First sentence about the &lt;img src=x onerror=alert\\(1\\)&gt; bridge."  # escaped, see below
+    assert md.index("## 1. q1") < md.index(s1) < md.index("## 2. and q2?")
+    assert f"[1] “{s1}” — &lt;b&gt;x&lt;/b&gt;, &lt;i&gt;src&lt;/i&gt;, 2023-09-12" in md
     assert "_Searched as: q2 about x_" in md and "Closest sentences:" in md
+
+
+HOSTILE_MD = {
+    "script": "<script>alert(1)</script>",
+    "image handler": "<img src=x onerror=alert(1)>",
+    "javascript link": "[click](javascript:alert(1))",
+    "image": "![x](https://evil.example/p.png)",
+    "code": "`rm -rf /`",
+    "heading": "# Not a heading",
+    "list": "1. not a list",
+    "reference": "[1]: javascript:alert(1)",
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE_MD))
+def test_markdown_export_escapes_outside_text(name: str) -> None:
+    # Titles, sources, doc ids, sentences, questions and answers are article or user text: the
+    # Markdown export must show them, never render them as HTML, links, images or blocks.
+    evil = HOSTILE_MD[name]
+    sentence = f"Before {evil} after."
+    cite = Citation(n=1, doc_id=f"id{evil}", title=evil, source=evil, published_at=None,
+                    sentence_id="x#0", start=0, end=len(sentence), text=sentence)
+    answer = Answer(question=evil, answer=f"{evil}\n\n{sentence} [1]", abstained=False,
+                    citations=[cite],
+                    claims=[Claim(text=evil, citations=[1], support="unsupported", score=0.1)])
+    md = conversation_markdown([Turn(evil, f"{evil} standalone", answer)])
+    # Viewers differ (some follow javascript: links): no link, image or definition syntax is left.
+    assert "](" not in md and "<" not in md and not re.search(r"^\s*\[[^\]]*\]:", md, re.M)
+    from markdown_it import MarkdownIt
+
+    rendered = MarkdownIt("commonmark").render(md)
+    tags = set(re.findall(r"<([a-zA-Z][a-zA-Z0-9]*)", rendered))
+    assert tags <= {"h1", "h2", "p", "ul", "li", "em"}, tags  # no script, img, a, code, ol, h1 of theirs
+    assert rendered.count("<h1>") == 1 and rendered.count("<h2>") == 1 and rendered.count("<li>") == 2
+    shown = html.unescape(re.sub(r"<[^>]+>", "", rendered))
+    assert f"Before {evil} after." in shown and f"1. {evil}" in shown  # read as written
 
 
 class _FakeSettings:

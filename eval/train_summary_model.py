@@ -1,0 +1,215 @@
+"""Fit the summary sentence model (qa/summarize/sentence_model.json) and choose the selection knobs.
+
+    python eval/train_summary_model.py [--data ../shared/eval] [--write]
+
+Data: the `tune` items of CNN/DailyMail via FRANK (summarization_cnndm_frank.jsonl, 22 tune
+items; summarization_cnndm_more.jsonl, 150 items, all tune), read from the shared eval folder.
+Licence: MIT for FRANK; the CNN/DailyMail articles and highlights are for research use. The
+`validate` items are never read here: they are what eval/summary_dev.py and
+`qa eval summarize --split validate` report on.
+
+Labels: for each tune article, the usual greedy extractive oracle. Starting from nothing, add the
+candidate sentence that most raises ROUGE-1 F + ROUGE-2 F (rouge-score's stemmed tokens) of the
+chosen set against the reference, until no sentence raises it; those sentences are 1, the rest 0.
+Candidates are the sentences the selector may choose (furniture left out), with the FEATURES of
+qa/summarize/scorer.py.
+
+Model: scikit-learn's L2 logistic regression on standardized features; the JSON keeps the means,
+scales and coefficients, applied with numpy at run time. Choice: the regularization C, then the
+word budget, the novelty (MMR) weight and the long-sentence cut of SelectionParams, each by
+ROUGE-1 + ROUGE-2 + ROUGE-Lsum of the real `select_sentences` on held-out folds of the tune items
+(5 folds, 3 seeded repeats, the model refitted on the other folds every time). `--write` fits
+on all tune items with the chosen C and writes the model; the chosen selection knobs are printed
+beside SelectionParams' values, which must be updated by hand if they differ.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, replace
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from summary_dev import (  # noqa: E402
+    DEFAULT_DATA,
+    Article,
+    Scorer,
+    lead3,
+    load_items,
+    prepare,
+    summarize,
+)
+
+from qa.summarize.scorer import DEFAULT_PATH, FEATURES, SentenceModel, article_features  # noqa: E402
+from qa.summarize.select import DEFAULT_PARAMS, SelectionParams, looks_like_furniture  # noqa: E402
+
+FOLDS = 5
+REPEATS = 3
+C_GRID = (0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.03, 0.1)
+SELECTION_GRID = {
+    "word_budget": (50.0, 55.0, 60.0, 65.0, 70.0),
+    "novelty_weight": (0.0, 0.5, 1.0),
+    "max_words": (50, 60, 1000),
+}
+
+
+def _ngrams(tokens: list[str], n: int) -> Counter:
+    return Counter(zip(*(tokens[i:] for i in range(n)), strict=False))
+
+
+def _f1(candidate: Counter, reference: Counter) -> float:
+    overlap = sum((candidate & reference).values())
+    if overlap == 0:
+        return 0.0
+    precision = overlap / sum(candidate.values())
+    recall = overlap / sum(reference.values())
+    return 2 * precision * recall / (precision + recall)
+
+
+def oracle(sentences: Sequence[str], reference: Sequence[str], candidates: Sequence[int]) -> set[int]:
+    """Greedy oracle: the candidates that, added one by one, most raise ROUGE-1 F + ROUGE-2 F."""
+    from rouge_score import tokenizers
+
+    tokenize = tokenizers.DefaultTokenizer(use_stemmer=True).tokenize
+    ref = tokenize(" ".join(reference))
+    ref1, ref2 = _ngrams(ref, 1), _ngrams(ref, 2)
+    tokens = {i: tokenize(sentences[i]) for i in candidates}
+    chosen: list[int] = []
+    best = 0.0
+    while True:
+        gains = []
+        for i in candidates:
+            if i in chosen:
+                continue
+            joined = [t for j in sorted([*chosen, i]) for t in tokens[j]]
+            gains.append((_f1(_ngrams(joined, 1), ref1) + _f1(_ngrams(joined, 2), ref2), -i))
+        if not gains or max(gains)[0] <= best + 1e-9:
+            return set(chosen)
+        best, negative = max(gains)
+        chosen.append(-negative)
+
+
+def examples(article: Article) -> tuple[np.ndarray, np.ndarray]:
+    """Features and oracle labels of an article's candidate sentences (furniture left out)."""
+    candidates = [i for i, s in enumerate(article.sentences) if not looks_like_furniture(s)]
+    if not candidates:
+        return np.zeros((0, len(FEATURES))), np.zeros(0, dtype=int)
+    x = article_features([article.sentences[i] for i in candidates], article.vectors[candidates])
+    labels = oracle(article.sentences, article.reference, candidates)
+    return x, np.array([int(i in labels) for i in candidates])
+
+
+def fit(data: Sequence[tuple[np.ndarray, np.ndarray]], c: float) -> SentenceModel:
+    """The logistic model fitted on the given articles' examples."""
+    from sklearn.linear_model import LogisticRegression
+
+    x = np.vstack([d[0] for d in data])
+    y = np.concatenate([d[1] for d in data])
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    scale[scale < 1e-9] = 1.0
+    lr = LogisticRegression(C=c, max_iter=5000).fit((x - mean) / scale, y)
+    return SentenceModel(mean=mean, scale=scale, coef=lr.coef_[0].copy(), intercept=float(lr.intercept_[0]))
+
+
+def held_out(
+    articles: Sequence[Article],
+    data: Sequence[tuple[np.ndarray, np.ndarray]],
+    c: float,
+    settings: Sequence[SelectionParams],
+    score: Scorer,
+) -> np.ndarray:
+    """Mean (ROUGE-1, ROUGE-2, ROUGE-Lsum) of each setting, every article scored by a model
+    fitted on the other folds; FOLDS folds, REPEATS seeded repeats."""
+    totals = np.zeros((len(settings), 3))
+    count = 0
+    for repeat in range(REPEATS):
+        order = np.random.default_rng(repeat).permutation(len(articles))
+        for fold in range(FOLDS):
+            test = set(order[fold::FOLDS].tolist())
+            model = fit([data[i] for i in range(len(articles)) if i not in test], c)
+            for i in sorted(test):
+                for k, params in enumerate(settings):
+                    totals[k] += score(articles[i], summarize(articles[i], params, model))
+                count += 1
+    return totals / count
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared eval folder")
+    parser.add_argument("--write", action="store_true", help=f"write {DEFAULT_PATH.name}")
+    args = parser.parse_args(argv)
+
+    from qa.embed.local import local_embedder
+
+    articles = prepare(load_items(args.data, ("tune",)), local_embedder())
+    data = [examples(a) for a in articles]
+    score = Scorer()
+    positives = sum(int(d[1].sum()) for d in data)
+    print(f"{len(articles)} tune articles, {sum(len(d[1]) for d in data)} candidate sentences, "
+          f"{positives} oracle-labelled ({positives / len(articles):.2f} per article)")
+    lead = np.mean([score(a, lead3(a)) for a in articles], axis=0)
+    print(f"Lead-3 on tune: R1 {lead[0]:.2f}  R2 {lead[1]:.2f}  RLsum {lead[2]:.2f}  sum {lead.sum():.2f}")
+
+    print(f"\nC (selection as in SelectionParams), held out, {FOLDS} folds x {REPEATS}:")
+    by_c = {}
+    for c in C_GRID:
+        by_c[c] = held_out(articles, data, c, [DEFAULT_PARAMS], score)[0]
+        print(f"  C={c:<6} R1 {by_c[c][0]:.2f}  R2 {by_c[c][1]:.2f}  RLsum {by_c[c][2]:.2f}  "
+              f"sum {by_c[c].sum():.2f}")
+    best_c = max(C_GRID, key=lambda c: by_c[c].sum())
+
+    settings = [
+        replace(DEFAULT_PARAMS, **dict(zip(SELECTION_GRID, values, strict=True)))
+        for values in itertools.product(*SELECTION_GRID.values())
+    ]
+    table = held_out(articles, data, best_c, settings, score)
+    print(f"\nselection with C={best_c}, held out, best 10 of {len(settings)}:")
+    ranked = np.argsort(-table.sum(axis=1), kind="stable")
+    for k in ranked[:10]:
+        knobs = {name: getattr(settings[k], name) for name in SELECTION_GRID}
+        print(f"  R1 {table[k, 0]:.2f}  R2 {table[k, 1]:.2f}  RLsum {table[k, 2]:.2f}  "
+              f"sum {table[k].sum():.2f}  {knobs}")
+    best = settings[int(ranked[0])]
+    current = {name: getattr(DEFAULT_PARAMS, name) for name in SELECTION_GRID}
+    chosen = {name: getattr(best, name) for name in SELECTION_GRID}
+    print(f"\nchosen: C={best_c}, {chosen}; SelectionParams has {current}"
+          + ("" if chosen == current else "  <- update SelectionParams"))
+
+    if args.write:
+        import json
+
+        model = fit(data, best_c)
+        held = table[int(ranked[0])]
+        doc = {
+            **model.to_dict(),
+            "fitted": date.today().isoformat(),
+            "data": "CNN/DailyMail via FRANK (MIT; articles for research use): the tune items of "
+            "summarization_cnndm_frank.jsonl and summarization_cnndm_more.jsonl",
+            "articles": len(articles),
+            "labels": "greedy oracle, ROUGE-1 F + ROUGE-2 F",
+            "C": best_c,
+            "selection": {k: v for k, v in asdict(best).items() if k in SELECTION_GRID},
+            "held_out_tune": {
+                "rouge1": round(float(held[0]), 2),
+                "rouge2": round(float(held[1]), 2),
+                "rougeLsum": round(float(held[2]), 2),
+                "lead3": [round(float(v), 2) for v in lead],
+            },
+            "command": "python eval/train_summary_model.py --write",
+        }
+        DEFAULT_PATH.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+        print(f"wrote {DEFAULT_PATH}")
+
+
+if __name__ == "__main__":
+    main()
