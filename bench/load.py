@@ -140,10 +140,13 @@ def make_library(home: Path) -> None:
     subprocess.run([str(QA_BIN), "ingest", "-q", str(ROOT / "seeds"), str(extra)], env=env, check=True)
 
 
-def start_server(home: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+def start_server(home: Path, port: int, log: Path, chroma_url: str | None = None) -> subprocess.Popen[bytes]:
+    """`qa serve` over `home` (and the Chroma server at `chroma_url`, if given), once it answers."""
     env = {**os.environ, "QA_HOME": str(home), "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
     for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "QA_CHROMA_URL", "QA_AUTH"):
         env.pop(var, None)
+    if chroma_url:
+        env["QA_CHROMA_URL"] = chroma_url
     with open(log, "wb") as fh:
         proc = subprocess.Popen([str(QA_BIN), "serve", "--host", "127.0.0.1", "--port", str(port)],
                                 env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)

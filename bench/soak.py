@@ -30,12 +30,11 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from load import Sampler, free_port, rss_mb, stop_server  # noqa: E402
+from load import Sampler, free_port, rss_mb, start_server, stop_server  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "seeds" / "000_796d416b0a81cd49.txt"
@@ -165,24 +164,6 @@ def pct(values: list[float], p: float) -> float:
     return statistics.quantiles(values, n=100)[int(p) - 1] if len(values) > 1 else (values or [0.0])[0]
 
 
-def serve(port: int, log: Path) -> subprocess.Popen[bytes]:
-    """`qa serve` over the library the environment names, once it answers."""
-    with open(log, "wb") as fh:
-        proc = subprocess.Popen([sys.executable, "-m", "qa.cli", "serve", "--port", str(port)],
-                                stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"qa serve exited with {proc.returncode}; see {log}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/config", timeout=2):
-                return proc
-        except OSError:
-            time.sleep(0.5)
-    stop_server(proc)
-    raise SystemExit(f"qa serve did not answer within 180 s; see {log}")
-
-
 def soak(seconds: float, clients: int, chroma_url: str | None, work: Path) -> dict[str, Any]:
     home = work / "home"
     env_vars = {"QA_HOME": str(home), "HF_HUB_OFFLINE": "1"}
@@ -194,7 +175,7 @@ def soak(seconds: float, clients: int, chroma_url: str | None, work: Path) -> di
                               for d, t, x, _ in STABLE))
     subprocess.run([sys.executable, "-m", "qa.cli", "ingest", "-q", str(SEED), str(stable)], check=True)
     port = free_port()
-    proc = serve(port, work / "serve.log")
+    proc = start_server(home, port, work / "serve.log", chroma_url)
     url = f"http://127.0.0.1:{port}/"
     try:
         warm = Tally()

@@ -30,9 +30,30 @@ import numpy as np
 from qa.evaluation.intopic import in_topic_set
 from qa.evaluation.io import load_jsonl
 from qa.retrieve import answerability
-from qa.retrieve.evidence import answerability as old_answerability
+from qa.retrieve.evidence import Candidate
+from qa.retrieve.lexical import LexicalIndex
 from qa.service import QA
 from qa.settings import Settings
+
+
+def old_answerability(question: str, top: list[Candidate], lexical: LexicalIndex) -> float:
+    """The score the answerability model replaced, reported beside it: the best sentence's dense
+    similarity, and the IDF-weighted share of the question's (stemmed) content words the top
+    sentences contain.
+
+    A question word that the top sentences lack costs in proportion to its rarity, so "What is
+    the population of Yerevan?" over an article that never mentions population scores low even
+    though Yerevan matches.
+    """
+    if not top:
+        return 0.0
+    qterms = lexical.terms(question)
+    found: set[str] = set()
+    for c in top:
+        found |= qterms & lexical.terms(c.hit.text)
+    total = sum(lexical.idf(t) for t in qterms)
+    coverage = sum(lexical.idf(t) for t in found) / total if total else 0.0
+    return 0.5 * max(c.dense for c in top) + 0.5 * coverage
 
 
 @dataclass

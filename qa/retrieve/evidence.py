@@ -1,5 +1,5 @@
-"""Evidence selection: the candidates of a question, their features for the evidence model, how
-answerable the question is, and which sentences are cited."""
+"""Evidence selection: the candidates of a question, their features for the evidence model, and
+which sentences are cited (how answerable the question is: qa.retrieve.answerability)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from qa.retrieve import evidence_model
-from qa.retrieve.lexical import LexicalIndex
 from qa.store import SentenceHit
 from qa.text.words import content_words
 
@@ -52,25 +51,6 @@ def features(top: list[Candidate], catalog: dict[str, Any]) -> list[list[float]]
             )
         )
     return rows
-
-
-def answerability(question: str, top: list[Candidate], lexical: LexicalIndex) -> float:
-    """How likely the library answers the question: the best sentence's dense similarity, and
-    the IDF-weighted share of the question's (stemmed) content words the top sentences contain.
-
-    A question word that the top sentences lack costs in proportion to its rarity, so "What is
-    the population of Yerevan?" over an article that never mentions population scores low even
-    though Yerevan matches. See eval/CALIBRATION.md for the threshold.
-    """
-    if not top:
-        return 0.0
-    qterms = lexical.terms(question)
-    found: set[str] = set()
-    for c in top:
-        found |= qterms & lexical.terms(c.hit.text)
-    total = sum(lexical.idf(t) for t in qterms)
-    coverage = sum(lexical.idf(t) for t in found) / total if total else 0.0
-    return 0.5 * max(c.dense for c in top) + 0.5 * coverage
 
 
 def select(
