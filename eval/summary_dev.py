@@ -3,8 +3,9 @@
     python eval/summary_dev.py [--data ../shared/eval] [--split validate] [--resamples 2000]
 
 Items: summarization_cnndm_frank.jsonl (22 tune, 24 validate) and summarization_cnndm_more.jsonl
-(150 tune) from the data folder. Pipeline per article, as the Summarizer runs it: qa.text.clean,
-qa.text.sentences.split, plain sentence vectors from the local embedder (`embed_texts`), then
+(150 tune) from the data folder. Pipeline per article, as ingest and the Summarizer run it:
+qa.text.clean, qa.text.sentences.split with ingest's cut of over-long pieces (qa.text.chunking),
+plain sentence vectors from the local embedder (`embed_texts`), then
 qa.summarize.select.select_sentences with the shipped sentence model. Scores are ROUGE-1/2/Lsum F
 in percent (rouge-score, stemming on; Lsum over sentences joined by newlines); Lead-3 is the first
 three sentences of the cleaned text. Each margin (qa minus Lead-3) comes with a seeded percentile
@@ -76,11 +77,26 @@ def sentence_texts(text: str) -> list[str]:
     return [text[s:e] for s, e in split(text)]
 
 
+def stored_sentences(text: str, embedder: Embedder) -> list[str]:
+    """The sentences the store holds for `text` (ingest's cleaning and qa.text.chunking, which
+    also cuts a "sentence" too long for the embedder's window), so that what is scored here is
+    what `qa summarize` chooses from. The items have no title."""
+    from qa.settings import Settings
+    from qa.text.chunking import sentences_of
+    from qa.types import Article as Doc
+
+    budget = min(Settings().chunk_max_tokens, embedder.max_tokens)
+    doc = Doc(doc_id="item", text=clean(text).text)
+    offsets = getattr(embedder, "token_offsets", None)
+    sentences, _ = sentences_of(doc, embedder.count_tokens, offsets, budget)
+    return [s.text for s in sentences]
+
+
 def prepare(rows: list[dict], embedder: Embedder) -> list[Article]:
     """Clean, split and embed every article once (the machine is shared: no recomputing)."""
     out = []
     for row in rows:
-        sentences = sentence_texts(clean(row["text"]).text)
+        sentences = stored_sentences(row["text"], embedder)
         out.append(
             Article(
                 doc_id=row["doc_id"],

@@ -32,6 +32,14 @@ _FURNITURE = re.compile(
 )
 _FURNITURE_MAX_CHARS = 120
 
+# Furniture glued into running text (CNN/DailyMail pages: "... in 2014. Scroll down for video The
+# white-cheeked macaque was ..."): no paragraph of its own, so it is cut out of the paragraph;
+# otherwise it fuses with the next sentence, which is then lost as furniture. Only before a
+# capital (the next sentence or caption) or at the end, so prose that mentions scrolling stays.
+_INLINE_FURNITURE = re.compile(
+    r"(?<!\w)(?i:scroll\s+down\s+for\s+(?:the\s+)?(?:videos?|more))\b[\s.:]*(?=[A-Z\"“‘']|$)"
+)
+
 _AGENCIES = r"(AFP|AP|Reuters|PA|DPA|ANSA|EFE|Xinhua|Bloomberg|CNN|BBC|Agencies|agencies|wires)"
 _NAME = r"[A-Z][\w'’.-]+(?:\s+[A-Z][\w'’.-]+){0,3}"
 _BYLINE = re.compile(
@@ -117,6 +125,12 @@ def clean(text: str) -> Cleaned:
         if is_furniture(para):
             dropped.append(para)
             continue
+        inline = [m.group().strip() for m in _INLINE_FURNITURE.finditer(para)]
+        if inline:
+            dropped += inline
+            para = _INLINE_FURNITURE.sub("", para).strip()
+            if not para:
+                continue
         # A byline stands at the top or the bottom of an article (furniture aside).
         at_edge = i < 2 or all(is_furniture(p) or is_byline(p) for p in paras[i + 1 :])
         if at_edge and byline is None and is_byline(para):

@@ -65,7 +65,45 @@ def split(text: str) -> list[tuple[int, int]]:
                 cursor = at + len(piece)
                 if cursor >= len(window):
                     break
-    return _merge_fragments(text, spans)
+    return _split_glued(text, _merge_fragments(text, spans))
+
+
+# News pages (DailyMail in CNN/DailyMail) glue a photo caption to the next sentence with no stop:
+# "... guilty of a phone possession charge A serving prisoner has been jailed for ...". pysbd has
+# no boundary there. A boundary is added before "A"/"An"/"The" + a lower-case word when the word
+# before is a lower-case word (or ends a bracket or quote) with no stop, which ordinary prose
+# does not write: mid-sentence articles are lower case, and a capitalized title after a verb
+# ("told The Sun") is followed by a capital. Function words and "vitamin A"-style labels aside.
+_GLUED = re.compile(r"(?P<prev>\S+)\s+(?=(?:A|An|The)\s+(?P<next>[a-z][\w'’-]*))")
+_PREV_WORD = re.compile(r"[a-z][\w'’-]*[a-z0-9]|\S*\w[)’'\"”]")
+_NOT_BEFORE = frozenset(
+    "a an the of in on at by for to from with into onto about as than and or but nor is was are "
+    "were be been being said says told tells called named dubbed titled entitled starring read "
+    "reads saw see seen watched like via including vitamin type grade class plan hepatitis "
+    "category section level exhibit option part article schedule".split()
+)
+_NOT_AFTER = frozenset({"and", "or", "to", "nor"})  # "the images A and B", "from A to B"
+_GLUED_MIN_WORDS = 4  # each side: shorter pieces are tags, not a caption and a sentence
+
+
+def _split_glued(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for s, e in spans:
+        start = s
+        for m in _GLUED.finditer(text, s, e):
+            prev, cut = m.group("prev"), m.end()
+            if (
+                not _PREV_WORD.fullmatch(prev)
+                or prev.lower() in _NOT_BEFORE
+                or m.group("next") in _NOT_AFTER
+                or len(text[start : m.end("prev")].split()) < _GLUED_MIN_WORDS
+                or len(text[cut:e].split()) < _GLUED_MIN_WORDS
+            ):
+                continue
+            out.append((start, m.end("prev")))
+            start = cut
+        out.append((start, e))
+    return out
 
 
 def _merge_fragments(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
