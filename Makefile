@@ -45,7 +45,7 @@ bench: install
 	HF_HUB_OFFLINE=1 $(BIN)/qa bench
 
 load: install
-	HF_HUB_OFFLINE=1 $(BIN)/python bench/load.py --start
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/load.py --start --faces gradio,rest,openai
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

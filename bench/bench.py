@@ -637,7 +637,7 @@ def scale(args: argparse.Namespace, qa_main: Any, work: Path, cache: Path, encod
         have = size
         store.refresh()
         t0 = time.perf_counter()
-        LexicalIndex(home / "cache" / f"bm25-{Settings().collection}").ensure(store)
+        LexicalIndex.for_store(home / "cache", store).ensure(store)
         bm25_s = time.perf_counter() - t0
         log(f"  written in {write_s:.1f} s, BM25 built in {bm25_s:.1f} s; querying")
         point = query_child(home, args.questions, cache, encoder, args.query_repeat, args.queries)

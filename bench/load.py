@@ -1,8 +1,16 @@
-"""Load test: concurrent clients asking questions of a running `qa serve`, through its `/ask` API.
+"""Load test: concurrent clients asking questions of a running `qa serve`, through its APIs.
 
     python bench/load.py --start --home /tmp/qa-load        # start `qa serve` on a free port
     python bench/load.py --url http://127.0.0.1:7860/ --pid 1234   # a server already running
     python bench/load.py --in-process --home ~/.qa          # no web app: QA.ask in threads
+    python bench/load.py --start --faces gradio,rest,openai # each face in turn, one table
+
+Faces (`--faces`, default `gradio`): `gradio` is the web app's `/ask` through `gradio_client`;
+`rest` is `POST /api/v1/ask` and `openai` is `POST /v1/chat/completions` (model `qa`), both with
+one `httpx.Client` per client thread. A 429 from the APIs (their concurrency bound,
+QA_API_CONCURRENCY + QA_API_QUEUE) is not an error: the client waits Retry-After seconds and asks
+again, and the run reports how many there were; every other failure is an error. `--token`
+sends `Authorization: Bearer` (and with `--start`, sets QA_API_TOKEN on the server).
 
 Each of `--clients` threads holds its own `gradio_client.Client` and asks `--questions`
 questions one after the other (50 x 20 = 1,000 by default), cycling through questions about the
@@ -140,13 +148,16 @@ def make_library(home: Path) -> None:
     subprocess.run([str(QA_BIN), "ingest", "-q", str(ROOT / "seeds"), str(extra)], env=env, check=True)
 
 
-def start_server(home: Path, port: int, log: Path, chroma_url: str | None = None) -> subprocess.Popen[bytes]:
+def start_server(home: Path, port: int, log: Path, chroma_url: str | None = None,
+                 token: str | None = None) -> subprocess.Popen[bytes]:
     """`qa serve` over `home` (and the Chroma server at `chroma_url`, if given), once it answers."""
     env = {**os.environ, "QA_HOME": str(home), "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
-    for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "QA_CHROMA_URL", "QA_AUTH"):
+    for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "QA_CHROMA_URL", "QA_AUTH", "QA_API_TOKEN"):
         env.pop(var, None)
     if chroma_url:
         env["QA_CHROMA_URL"] = chroma_url
+    if token:
+        env["QA_API_TOKEN"] = token
     with open(log, "wb") as fh:
         proc = subprocess.Popen([str(QA_BIN), "serve", "--host", "127.0.0.1", "--port", str(port)],
                                 env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
@@ -183,6 +194,7 @@ class Results:
     abstained: int = 0
     answered: int = 0
     skipped: int = 0
+    throttled: int = 0  # 429s from the APIs' concurrency bound, retried after Retry-After
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, seconds: float, answer: dict[str, Any] | None, error: str | None) -> None:
@@ -200,23 +212,60 @@ class Results:
                     self.errors.append(f"answer without citations: {answer.get('question')!r}")
 
 
-def _asker(url: str | None, qa: Any) -> Any:
+ABSTAIN_PHRASE = "The articles do not answer this."  # qa.types.ABSTAIN_PHRASE
+MAX_RETRIES_429 = 20
+
+
+def _post_retrying(http: Any, path: str, body: dict[str, Any], results: Results) -> dict[str, Any]:
+    """POST, waiting Retry-After and asking again on a 429; any other failure raises."""
+    for _ in range(MAX_RETRIES_429):
+        r = http.post(path, json=body)
+        if r.status_code != 429:
+            r.raise_for_status()
+            data: dict[str, Any] = r.json()
+            return data
+        with results.lock:
+            results.throttled += 1
+        time.sleep(float(r.headers.get("retry-after", "1")))
+    raise RuntimeError(f"still 429 after {MAX_RETRIES_429} tries")
+
+
+def _asker(url: str | None, qa: Any, face: str = "gradio", token: str | None = None,
+           results: Results | None = None) -> Any:
     if qa is not None:
         return lambda q: qa.ask(q).model_dump(mode="json")
-    from gradio_client import Client
+    if face == "gradio":
+        from gradio_client import Client
 
-    client = Client(url, verbose=False, download_files=False)
-    return lambda q: client.predict(question=q, api_name="/ask")
+        client = Client(url, verbose=False, download_files=False)
+        return lambda q: client.predict(question=q, api_name="/ask")
+    import httpx
+
+    assert url is not None and results is not None
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    http = httpx.Client(base_url=url, headers=headers, timeout=300)
+    if face == "rest":
+        return lambda q: _post_retrying(http, "api/v1/ask", {"question": q}, results)
+
+    def chat(q: str) -> dict[str, Any]:
+        body = {"model": "qa", "messages": [{"role": "user", "content": q}]}
+        message = _post_retrying(http, "v1/chat/completions", body, results)["choices"][0]["message"]
+        # In the shape Results.add reads: abstention is the fixed phrase, citations the extra field.
+        return {"question": q, "abstained": message["content"] == ABSTAIN_PHRASE,
+                "citations": message.get("citations", [])}
+
+    return chat
 
 
 def run_clients(url: str | None, qa: Any, clients: int, questions: int, deadline: float,
-                results: Results, offset: int = 0) -> float:
+                results: Results, offset: int = 0, face: str = "gradio",
+                token: str | None = None) -> float:
     """`clients` threads x `questions` questions each; returns the wall time."""
     barrier = threading.Barrier(clients + 1)
 
     def client(i: int) -> None:
         try:
-            ask = _asker(url, qa)
+            ask = _asker(url, qa, face, token, results)
         except Exception as exc:  # a client that cannot even connect counts its questions as errors
             for _ in range(questions):
                 results.add(0.0, None, f"client {i} could not connect: {exc}")
@@ -253,61 +302,28 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))]
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--url", help="A running `qa serve` (e.g. http://127.0.0.1:7860/).")
-    ap.add_argument("--pid", type=int, help="Its process id, for the memory figures.")
-    ap.add_argument("--start", action="store_true", help="Start `qa serve` on a free port over --home.")
-    ap.add_argument("--in-process", action="store_true", help="Drive QA.ask in threads (no web app).")
-    ap.add_argument("--home", type=Path, help="QA_HOME for --start / --in-process (default: a temp dir).")
-    ap.add_argument("--clients", type=int, default=50, help="Concurrent clients (default 50).")
-    ap.add_argument("--questions", type=int, default=20, help="Questions per client (default 20).")
-    ap.add_argument("--deadline", type=float, default=900, help="Stop asking after this many seconds.")
-    ap.add_argument("--json", type=Path, help="Also write the numbers to this file.")
-    args = ap.parse_args(argv)
-    if sum([bool(args.url), args.start, args.in_process]) != 1:
-        ap.error("give exactly one of --url, --start, --in-process")
-
-    home = args.home or Path(tempfile.mkdtemp(prefix="qa-load-")) / "home"
-    proc = None
-    qa = None
-    url = args.url
-    pid = args.pid
-    if args.start or args.in_process:
-        make_library(home)
-    if args.start:
-        port = free_port()
-        proc = start_server(home, port, home.parent / f"{home.name}-serve.log")
-        url, pid = f"http://127.0.0.1:{port}/", proc.pid
-    if args.in_process:
-        from qa.service import QA
-        from qa.settings import Settings
-
-        qa = QA(Settings(home=home))
-        pid = os.getpid()
-    mode = "in-process QA.ask" if qa is not None else f"gradio_client -> {url} /ask"
-    try:
-        rss_start = rss_mb(pid) if pid else float("nan")
-        start = time.monotonic()
-        deadline = start + args.deadline
-        warm = Results()
-        run_clients(url, qa, args.clients, 1, deadline, warm, offset=3)
-        rss_warm = rss_mb(pid) if pid else float("nan")
-        sampler = Sampler(pid)
-        sampler.start()
-        res = Results()
-        wall = run_clients(url, qa, args.clients, args.questions, deadline, res)
-        sampler.stop()
-        rss_end = rss_mb(pid) if pid else float("nan")
-    finally:
-        if proc is not None:
-            stop_server(proc)
+def run_face(url: str | None, qa: Any, pid: int | None, face: str, args: argparse.Namespace,
+             mode: str) -> tuple[dict[str, Any], list[str]]:
+    """Warm-up, then `clients x questions` through one face; the numbers and the errors."""
+    rss_start = rss_mb(pid) if pid else float("nan")
+    start = time.monotonic()
+    deadline = start + args.deadline
+    warm = Results()
+    run_clients(url, qa, args.clients, 1, deadline, warm, offset=3, face=face, token=args.token)
+    rss_warm = rss_mb(pid) if pid else float("nan")
+    sampler = Sampler(pid)
+    sampler.start()
+    res = Results()
+    wall = run_clients(url, qa, args.clients, args.questions, deadline, res, face=face, token=args.token)
+    sampler.stop()
+    rss_end = rss_mb(pid) if pid else float("nan")
     asked = args.clients * args.questions
     done = len(res.latencies)
     numbers = {
-        "mode": mode, "clients": args.clients, "questions_per_client": args.questions,
+        "face": face, "mode": mode, "clients": args.clients, "questions_per_client": args.questions,
         "asked": asked, "completed": done, "skipped_at_deadline": res.skipped,
         "errors": len(res.errors), "warmup_errors": len(warm.errors),
+        "throttled_429": res.throttled, "warmup_throttled_429": warm.throttled,
         "answered": res.answered, "abstained": res.abstained,
         "p50_s": pct(res.latencies, 50), "p95_s": pct(res.latencies, 95),
         "max_s": max(res.latencies, default=float("nan")),
@@ -322,6 +338,7 @@ def main(argv: list[str] | None = None) -> int:
         ("clients x questions", f"{args.clients} x {args.questions} = {asked}"),
         ("completed / skipped", f"{done} / {res.skipped}"),
         ("errors (warm-up)", f"{len(res.errors)} ({len(warm.errors)})"),
+        ("429s retried (warm-up)", f"{res.throttled} ({warm.throttled})"),
         ("answered / abstained", f"{res.answered} / {res.abstained}"),
         ("latency p50 / p95 / max",
          f"{numbers['p50_s']:.2f} / {numbers['p95_s']:.2f} / {numbers['max_s']:.2f} s"),
@@ -337,11 +354,83 @@ def main(argv: list[str] | None = None) -> int:
     for k, v in rows:
         print(f"{k:<{width}}  {v}")
     print("-" * (width + 40))
-    for e in (warm.errors + res.errors)[:5]:
+    errors = warm.errors + res.errors
+    for e in errors[:5]:
         print("error:", e)
+    if res.skipped:
+        errors.append(f"{res.skipped} questions skipped at the deadline")
+    return numbers, errors
+
+
+FACE_PATHS = {"gradio": "gradio_client /ask", "rest": "POST /api/v1/ask",
+              "openai": "POST /v1/chat/completions"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--url", help="A running `qa serve` (e.g. http://127.0.0.1:7860/).")
+    ap.add_argument("--pid", type=int, help="Its process id, for the memory figures.")
+    ap.add_argument("--start", action="store_true", help="Start `qa serve` on a free port over --home.")
+    ap.add_argument("--in-process", action="store_true", help="Drive QA.ask in threads (no web app).")
+    ap.add_argument("--home", type=Path, help="QA_HOME for --start / --in-process (default: a temp dir).")
+    ap.add_argument("--faces", default="gradio",
+                    help="Comma-separated faces to drive in turn: gradio, rest, openai (default gradio).")
+    ap.add_argument("--token", help="API token (sent as Bearer; with --start, set on the server).")
+    ap.add_argument("--clients", type=int, default=50, help="Concurrent clients (default 50).")
+    ap.add_argument("--questions", type=int, default=20, help="Questions per client (default 20).")
+    ap.add_argument("--deadline", type=float, default=900,
+                    help="Stop asking after this many seconds (per face).")
+    ap.add_argument("--json", type=Path, help="Also write the numbers to this file.")
+    args = ap.parse_args(argv)
+    if sum([bool(args.url), args.start, args.in_process]) != 1:
+        ap.error("give exactly one of --url, --start, --in-process")
+    faces = [f.strip() for f in args.faces.split(",") if f.strip()]
+    if not faces or any(f not in FACE_PATHS for f in faces):
+        ap.error(f"--faces: choose from {', '.join(FACE_PATHS)}")
+    if args.in_process:
+        faces = ["in-process"]
+
+    home = args.home or Path(tempfile.mkdtemp(prefix="qa-load-")) / "home"
+    proc = None
+    qa = None
+    url = args.url
+    pid = args.pid
+    if args.start or args.in_process:
+        make_library(home)
+    if args.start:
+        port = free_port()
+        proc = start_server(home, port, home.parent / f"{home.name}-serve.log", token=args.token)
+        url, pid = f"http://127.0.0.1:{port}/", proc.pid
+    if args.in_process:
+        from qa.service import QA
+        from qa.settings import Settings
+
+        qa = QA(Settings(home=home))
+        pid = os.getpid()
+    if url and not url.endswith("/"):
+        url += "/"
+    results: list[dict[str, Any]] = []
+    errors: list[str] = []
+    try:
+        for face in faces:
+            mode = "in-process QA.ask" if qa is not None else f"{FACE_PATHS[face]} -> {url}"
+            numbers, face_errors = run_face(url, qa, pid, face, args, mode)
+            results.append(numbers)
+            errors += face_errors
+    finally:
+        if proc is not None:
+            stop_server(proc)
+    if len(results) > 1:
+        print(f"\n{'face':<8} {'completed':>9} {'errors':>6} {'429s':>5} {'p50 s':>7} {'p95 s':>7} "
+              f"{'max s':>7} {'q/s':>6} {'RSS growth':>10}")
+        for n in results:
+            print(f"{n['face']:<8} {n['completed']:>9} {n['errors'] + n['warmup_errors']:>6} "
+                  f"{n['throttled_429'] + n['warmup_throttled_429']:>5} {n['p50_s']:>7.2f} "
+                  f"{n['p95_s']:>7.2f} {n['max_s']:>7.2f} {n['throughput_qps']:>6.1f} "
+                  f"{n['rss_growth_mb']:>+9.0f}M")
     if args.json:
-        args.json.write_text(json.dumps(numbers, indent=2))
-    return 1 if res.errors or warm.errors or res.skipped else 0
+        args.json.write_text(json.dumps(results[0] if len(results) == 1 else results, indent=2))
+    return 1 if errors else 0
 
 
 if __name__ == "__main__":

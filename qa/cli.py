@@ -69,13 +69,31 @@ def _date(value: str | None, name: str) -> date | None:
 
 @app.command()
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="Files or folders (txt, md, html, jsonl).")],
+    paths: Annotated[
+        list[str] | None,
+        typer.Argument(help="Files or folders (txt, md, html, jsonl) and http(s) URLs of web pages."),
+    ] = None,
+    urls_file: Annotated[
+        list[Path] | None,
+        typer.Option("--urls-file", help="A text file of URLs, one a line (blank lines and lines "
+                     "starting with # are skipped); may be given several times."),
+    ] = None,
     home: HomeOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Add articles; unchanged ones are skipped, changed ones replaced. Exit 1 if any failed."""
     from tqdm import tqdm
 
+    from qa.ingest.fetch import is_url
+
+    urls = [p for p in paths or [] if is_url(p)]
+    files = [Path(p) for p in paths or [] if not is_url(p)]
+    for listing in urls_file or []:
+        urls += _read_urls(listing)
+    if not files and not urls:
+        err.print("error: give files, folders or URLs to ingest (or --urls-file)")
+        raise typer.Exit(2)
+    results: list[IngestResult] = []
     try:
         qa = _service(home)
         bar = tqdm(total=0, unit="article", disable=quiet or None, file=sys.stderr)
@@ -86,16 +104,29 @@ def ingest(
             bar.set_postfix_str(printable(name[:30], one_line=True))
             bar.refresh()
 
-        results = qa.ingest(paths, progress=progress)
+        if files:
+            results = qa.ingest(files, progress=progress)
+        if urls:
+            results = results + qa.ingest_urls(urls, progress=progress)
         bar.close()
     except PartialIngest as exc:
         bar.close()
-        _report(exc.results, "nothing was stored", each=True, stopped=exc)
+        _report(results + exc.results if urls else exc.results, "nothing was stored", each=True, stopped=exc)
         return
     except QAError as exc:
         _fail(exc)
         return
     _report(results, "nothing to ingest", each=len(results) <= 50)
+
+
+def _read_urls(listing: Path) -> list[str]:
+    """The URLs of a --urls-file: one a line; blank lines and # comments skipped."""
+    try:
+        lines = listing.read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        err.print(plain(f"error: cannot read the URL list {listing}: {exc}"))
+        raise typer.Exit(2) from None
+    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
 def _report(
@@ -110,7 +141,8 @@ def _report(
         if r.status == "failed":
             err.print(plain(f"failed: {r.path}: {r.reason}"))
         elif each:
-            out.print(plain(f"{r.status}: {r.doc_id} ({r.n_sentences} sentences) from {r.path}"))
+            why = f" ({r.reason})" if r.reason else ""
+            out.print(plain(f"{r.status}: {r.doc_id} ({r.n_sentences} sentences) from {r.path}{why}"))
         for warning in r.warnings:  # the article was stored, without what the warning names
             err.print(plain(f"warning: {r.path}: {r.doc_id}: {warning}"))
     out.print(", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or nothing, highlight=False)
@@ -131,6 +163,11 @@ def ask(
     mode: ModeOpt = None,
     stream: Annotated[bool, typer.Option("--stream", help="Print the answer as it comes.")] = False,
     home: HomeOpt = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Read 'latest', 'last week'... as of this day (YYYY-MM-DD; "
+                     "default today); later articles are left out."),
+    ] = None,
 ) -> None:
     """Answer a question with cited sentences from the articles."""
     from qa.types import Answer
@@ -138,7 +175,7 @@ def ask(
     try:
         qa = _service(home)
         kwargs = dict(k=k, sources=source, since=_date(since, "--since"),
-                      until=_date(until, "--until"), mode=mode)
+                      until=_date(until, "--until"), mode=mode, as_of=_date(as_of, "--as-of"))
         if stream and not as_json:
             answer = None
             for piece in qa.ask_stream(question, **kwargs):
@@ -174,6 +211,48 @@ def ask(
             )
         )
         out.print(plain(f"    {c.text}", "dim"))
+        if c.also_reported_by:
+            from qa.stories.copies import also_line
+
+            out.print(plain(f"    ({also_line(c.also_reported_by)})", "dim"))
+
+
+@app.command()
+def timeline(
+    query: Annotated[str, typer.Argument(help="What the events are about.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    since: Annotated[str | None, typer.Option(help="Published on or after (YYYY-MM-DD).")] = None,
+    until: Annotated[str | None, typer.Option(help="Published on or before (YYYY-MM-DD).")] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Read 'last month'... as of this day (YYYY-MM-DD).")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", help="Most events shown.")] = 20,
+    home: HomeOpt = None,
+) -> None:
+    """Dated events about QUERY across the articles, in date order, each a cited sentence; one
+    event reported by several outlets is shown once with all of them."""
+    try:
+        got = _service(home).timeline(query, since=_date(since, "--since"),
+                                      until=_date(until, "--until"),
+                                      as_of=_date(as_of, "--as-of"), limit=limit)
+    except QAError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        print(json.dumps(got.model_dump(mode="json"), ensure_ascii=False))
+        return
+    if not got.events:
+        out.print("No dated events found.")
+        return
+    for e in got.events:
+        marks = "".join(f"[{c.n}]" for c in e.citations)
+        out.print(plain(f"{e.date}  {e.text} {marks}"))
+        out.print(plain(f"            reported by {', '.join(e.sources)}", "dim"))
+    out.print("\nSources:", style="bold")
+    for e in got.events:
+        for c in e.citations:
+            day = f", {c.published_at[:10]}" if c.published_at else ""
+            out.print(plain(f"[{c.n}] {c.title} ({c.source or c.doc_id}{day}) {c.sentence_id}"))
 
 
 @app.command()
@@ -199,6 +278,75 @@ def summarize(
     out.print(plain(summary.summary))
     for c in summary.citations:
         out.print(plain(f"[{c.n}] {c.title} {c.sentence_id} chars {c.start}-{c.end}"))
+        if c.also_reported_by:
+            from qa.stories.copies import also_line
+
+            out.print(plain(f"    ({also_line(c.also_reported_by)})", "dim"))
+
+
+@app.command()
+def compare(
+    query: Annotated[str | None, typer.Argument(help="The story or topic to compare.")] = None,
+    doc: Annotated[list[str] | None, typer.Option("--doc", help="Compare these articles.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    home: HomeOpt = None,
+) -> None:
+    """Where sources agree and differ on a story or topic: shared facts, one-sided statements,
+    and conflicting numbers, dates or names, each side cited."""
+    if not query and not doc:
+        err.print("error: give a query or --doc ID --doc ID")
+        raise typer.Exit(2)
+    try:
+        comparison = _service(home).compare(query, doc)
+    except QAError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        print(json.dumps(comparison.model_dump(mode="json"), ensure_ascii=False))
+        return
+
+    def said(st: object) -> str:
+        date_part = f", {st.published_at[:10]}" if st.published_at else ""  # type: ignore[attr-defined]
+        return f"{st.source or st.doc_id}{date_part} ({st.sentence_id}): {st.text}"  # type: ignore[attr-defined]
+
+    out.print(plain(f"Comparing {len(comparison.doc_ids)} articles: {', '.join(comparison.sources)}"))
+    out.print(f"\nConflicts ({len(comparison.conflicts)}):", style="bold")
+    for c in comparison.conflicts:
+        out.print(plain(f"- {c.kind}: {' / '.join(', '.join(v) for v in c.values)}"))
+        for st in c.statements:
+            out.print(plain(f"    {said(st)}", "dim"))
+    out.print(f"\nAgreed ({len(comparison.agreed)}):", style="bold")
+    for f in comparison.agreed:
+        out.print(plain(f"- {', '.join(dict.fromkeys(st.source or st.doc_id for st in f.statements))}"))
+        for st in f.statements:
+            out.print(plain(f"    {said(st)}", "dim"))
+    out.print(f"\nOnly one source ({len(comparison.one_sided)}):", style="bold")
+    for st in comparison.one_sided:
+        out.print(plain(f"- {said(st)}"))
+
+
+@app.command()
+def stories(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Regroup from the stored texts "
+                                          "what the story file lacks.")] = False,
+    home: HomeOpt = None,
+) -> None:
+    """The library's stories: articles that are copies of one story, grouped at ingest."""
+    try:
+        rows = _service(home).stories(rebuild=rebuild)
+    except QAError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        print(json.dumps([r.model_dump(mode="json") for r in rows], ensure_ascii=False))
+        return
+    for r in rows:
+        first, rest = r.copies[0], r.copies[1:]
+        out.print(plain(f"{r.story_id}: {first.title or first.doc_id} ({first.source or first.doc_id})"))
+        for c in rest:
+            out.print(plain(f"    also {c.doc_id} ({c.source or '?'}): {c.title}", "dim"))
+    out.print(f"{len(rows)} stories")
 
 
 @app.command(name="list")
@@ -245,15 +393,135 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (default 7860).")] = None,
     home: HomeOpt = None,
 ) -> None:
-    """Start the web app over the library in QA_HOME."""
-    from qa.web.app import launch
+    """Start the web app and the HTTP APIs (REST /api/v1, OpenAI-compatible /v1; schema at
+    /docs) on one port, over the library in QA_HOME."""
+    from qa.api.server import serve as serve_all
 
     # A server's log says what happened to each request: users' errors one line each (info).
     logging.getLogger("qa").setLevel(logging.INFO)
     try:
-        launch(_service(home, host=host, port=port))
+        serve_all(_service(home, host=host, port=port))
     except QAError as exc:
         _fail(exc)
+
+
+@app.command()
+def mcp(
+    allow_ingest: Annotated[
+        bool | None,
+        typer.Option("--allow-ingest/--read-only",
+                     help="Offer the tools that add articles (default: QA_MCP_ALLOW_INGEST, else off)."),
+    ] = None,
+    home: HomeOpt = None,
+) -> None:
+    """Serve the library to an MCP client (Claude Desktop, an agent) over stdin/stdout."""
+    from qa.api.mcp import run_stdio
+
+    try:
+        run_stdio(_service(home, mcp_allow_ingest=allow_ingest))
+    except QAError as exc:
+        _fail(exc)
+
+
+feeds_app = typer.Typer(
+    help="RSS and Atom feeds: their new items are fetched and ingested by `qa feeds refresh` "
+    "(and by `qa serve` every QA_FEED_REFRESH_MINUTES).",
+    no_args_is_help=True,
+)
+app.add_typer(feeds_app, name="feeds")
+
+
+@feeds_app.command("add")
+def feeds_add(
+    url: Annotated[str, typer.Argument(help="The feed's http(s) URL.")],
+    name: Annotated[str | None, typer.Option("--name", help="A short name (default: its host).")] = None,
+    home: HomeOpt = None,
+) -> None:
+    """Register a feed; `qa feeds refresh` then ingests its items."""
+    try:
+        feed = _service(home).feeds_add(url, name)
+    except QAError as exc:
+        _fail(exc)
+        return
+    out.print(plain(f"added feed {feed.name}: {feed.url}"))
+
+
+@feeds_app.command("list")
+def feeds_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    home: HomeOpt = None,
+) -> None:
+    """The registered feeds, with their last refresh and its new and failed items."""
+    try:
+        feeds = _service(home).feeds_list()
+    except QAError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        print(json.dumps([f.model_dump(mode="json") for f in feeds], ensure_ascii=False))
+        return
+    from rich.table import Table
+
+    table = Table("name", "url", "last refresh", "status", "new", "failed", "articles", "last error")
+    for f in feeds:
+        cells = (f.name, f.url, (f.last_refresh or "never")[:19], f.last_status or "", str(f.last_new),
+                 str(f.last_failed), str(f.items), (f.last_error or "")[:80])
+        table.add_row(*(plain(cell, one_line=True) for cell in cells))
+    out.print(table)
+    out.print(f"{len(feeds)} feeds")
+
+
+@feeds_app.command("remove")
+def feeds_remove(
+    feed: Annotated[str, typer.Argument(help="The feed's name or URL.")],
+    home: HomeOpt = None,
+) -> None:
+    """Forget a feed; the articles it brought stay in the library."""
+    try:
+        gone = _service(home).feeds_remove(feed)
+    except QAError as exc:
+        _fail(exc)
+        return
+    out.print(plain(f"removed feed {gone.name}: {gone.url}"))
+
+
+@feeds_app.command("refresh")
+def feeds_refresh(
+    feed: Annotated[str | None, typer.Argument(help="Only this feed (name or URL).")] = None,
+    home: HomeOpt = None,
+) -> None:
+    """Fetch the feeds and ingest their new items, with a line per item. Exit 1 if a feed or
+    an item failed."""
+    try:
+        reports = _service(home).feeds_refresh(feed)
+    except PartialIngest as exc:
+        _report(exc.results, "nothing was stored", each=True, stopped=exc)
+        return
+    except QAError as exc:
+        _fail(exc)
+        return
+    failed = False
+    for rep in reports:
+        name = rep.feed.name
+        if rep.status == "failed":
+            failed = True
+            err.print(plain(f"feed {name}: failed: {rep.reason}"))
+        elif rep.status == "unchanged":
+            out.print(plain(f"feed {name}: unchanged ({rep.reason})"))
+        else:
+            out.print(plain(f"feed {name}: {rep.feed.last_new} new, {rep.feed.last_failed} failed, "
+                            f"{len(rep.items)} items looked at"))
+        for r in rep.items:
+            if r.status == "failed":
+                failed = True
+                err.print(plain(f"  failed: {r.path}: {r.reason}"))
+            else:
+                why = f" ({r.reason})" if r.reason else ""
+                out.print(plain(f"  {r.status}: {r.doc_id} ({r.n_sentences} sentences) from {r.path}{why}"))
+    if not reports:
+        out.print("no feeds registered (add one with `qa feeds add URL`)")
+    if failed:
+        raise typer.Exit(1)
 
 
 @eval_app.command("run")

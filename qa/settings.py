@@ -67,6 +67,62 @@ class Settings(BaseSettings):
         ),
     )
 
+    # --- fetching URLs and feeds (qa.ingest.fetch, qa.ingest.feeds) ----------------------------
+    allow_private_urls: bool = Field(
+        default=False,
+        description="Fetch URLs whose host resolves to a loopback, private, link-local or other "
+        "non-public address (QA_ALLOW_PRIVATE_URLS). Off by default: a URL typed into the web app "
+        "must not reach the server's own network. Cloud metadata addresses stay refused.",
+    )
+    allow_private_hosts: str = Field(
+        default="",
+        description="Comma-separated host names (as written in URLs) allowed to resolve to private "
+        "addresses while allow_private_urls is off, e.g. an intranet news site.",
+    )
+    fetch_timeout: float = Field(
+        default=10.0, gt=0,
+        description="Seconds to wait for a connection or for the next bytes of a response; the "
+        "whole response must arrive within three times this (QA_FETCH_TIMEOUT).",
+    )
+    fetch_max_bytes: int = Field(
+        default=5_000_000, ge=1,
+        description="Largest page or feed fetched (5 MB); larger responses are refused at the cap "
+        "without reading the rest.",
+    )
+    fetch_max_redirects: int = Field(
+        default=5, ge=0, le=30, description="Most redirects followed for one URL."
+    )
+    fetch_retries: int = Field(
+        default=2, ge=0, le=10,
+        description="Retries of a request answered 429 or 5xx, waiting fetch_backoff seconds, "
+        "then twice that..., or what the server's Retry-After asks.",
+    )
+    fetch_backoff: float = Field(
+        default=1.0, ge=0, description="Seconds before the first retry of a fetch; doubles after."
+    )
+    fetch_max_wait: float = Field(
+        default=30.0, ge=0,
+        description="Longest wait qa accepts from a server's Retry-After or robots.txt "
+        "Crawl-delay; a server that asks for more is reported instead of waited for.",
+    )
+    fetch_host_delay: float = Field(
+        default=1.0, ge=0,
+        description="Seconds between two requests to the same host (a robots.txt Crawl-delay "
+        "that asks for more wins, up to fetch_max_wait).",
+    )
+    fetch_robots: bool = Field(
+        default=True, description="Honour robots.txt (QA_FETCH_ROBOTS); turn off only for your own sites."
+    )
+    fetch_contact: str = Field(
+        default="",
+        description="A URL or e-mail address put in the User-Agent (qa/<version> (+contact)) so "
+        "that site owners can reach whoever runs this qa.",
+    )
+    feed_refresh_minutes: float = Field(
+        default=0.0, ge=0,
+        description="`qa serve` refreshes every feed this often (minutes); 0 = never (the default).",
+    )
+
     # --- embeddings --------------------------------------------------------------------------
     embedder: Literal["local", "openai"] = Field(
         default="local",
@@ -191,6 +247,79 @@ class Settings(BaseSettings):
     port: int = Field(default=7860, description="Port of the web app.")
     auth: str | None = Field(
         default=None, description="'user:password' turns on the web app's login (QA_AUTH)."
+    )
+
+    # --- HTTP APIs (REST /api/v1, OpenAI-compatible /v1; served by `qa serve`) ------------------
+    api_token: str | None = Field(
+        default=None,
+        description="With a token set, every API route refuses a request without "
+        "'Authorization: Bearer <token>' (401); the web app keeps its own login (QA_API_TOKEN).",
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins allowed to call the APIs from a browser, as a JSON list "
+        '(QA_CORS_ORIGINS=\'["https://app.example"]\'); empty allows none.',
+    )
+    api_concurrency: int = Field(
+        default=8, ge=1, le=64,
+        description="API requests answered at once (QA_API_CONCURRENCY); like the web app's "
+        "queue: 8 hides an LLM's latency, more only contend for the CPU offline.",
+    )
+    api_queue: int = Field(
+        default=64, ge=0, le=10_000,
+        description="API requests allowed to wait for a free slot; beyond that the API answers "
+        "429 with Retry-After instead of piling up (QA_API_QUEUE).",
+    )
+
+    # --- MCP server ----------------------------------------------------------------------------
+    mcp_allow_ingest: bool = Field(
+        default=False,
+        description="Offer the MCP tools that add articles (ingest_text, and ingest_urls when "
+        "available); off, the MCP server is read-only (QA_MCP_ALLOW_INGEST).",
+    )
+
+    # --- time in questions (qa.retrieve.time) -------------------------------------------------
+    recency_margin: float = Field(
+        default=0.15, ge=0, le=1,
+        description="For 'latest'-style questions, candidates within this relevance of the best "
+        "count as relevant, and the newest of them is cited first (QA_RECENCY_MARGIN); chosen "
+        "on tune rows of eval/make_latest_set.py.",
+    )
+    time_strip: bool = Field(
+        default=True,
+        description="Search with the question's time phrases ('this week', 'latest') removed, "
+        "so they do not pollute matching (QA_TIME_STRIP).",
+    )
+    timeline_merge: float = Field(
+        default=0.5, gt=0, le=1,
+        description="Word overlap (Jaccard of content words) above which two outlets' sentences "
+        "are one event of a timeline (QA_TIMELINE_MERGE).",
+    )
+
+    # --- stories across outlets (qa.stories) -------------------------------------------------
+    story_num_perm: int = Field(
+        default=128, ge=16, le=1024,
+        description="MinHash permutations per article signature for story grouping "
+        "(QA_STORY_NUM_PERM); changing it recomputes the signatures from the stored texts.",
+    )
+    story_shingle: int = Field(
+        default=3, ge=1, le=10,
+        description="Words per shingle of an article's signature (QA_STORY_SHINGLE).",
+    )
+    story_threshold: float = Field(
+        default=0.2, gt=0, lt=1,
+        description="Jaccard threshold of the MinHash LSH that proposes candidate copies "
+        "(QA_STORY_THRESHOLD); chosen on eval/make_story_set.py tune rows.",
+    )
+    story_min_containment: float = Field(
+        default=0.6, gt=0, le=1,
+        description="Share of the smaller article's shingles found in a candidate for the two "
+        "to be one story (QA_STORY_MIN_CONTAINMENT); chosen on tune rows.",
+    )
+    compare_align: float = Field(
+        default=0.6, ge=0, le=1,
+        description="Cosine similarity above which two sources' sentences state the same fact "
+        "in `compare` (QA_COMPARE_ALIGN); chosen on eval/compare.py tune pairs.",
     )
 
     @property

@@ -24,6 +24,11 @@ class Article(BaseModel):
     published_at: str | None = None
     url: str | None = None
     byline: str | None = None
+    canonical_url: str | None = Field(
+        default=None,
+        description="The page's canonical URL (<link rel=canonical>, else og:url), when read "
+        "from a web page; the doc id of a fetched page derives from it.",
+    )
     text: str
     content_hash: str = ""
     n_sentences: int = 0
@@ -58,6 +63,15 @@ class Chunk(BaseModel):
     n_tokens: int
 
 
+class StoryCopy(BaseModel):
+    """Another article of the same story (a copy an outlet republished, or an update of it)."""
+
+    doc_id: str
+    source: str = ""
+    title: str = ""
+    published_at: str | None = None
+
+
 class Evidence(BaseModel):
     """A retrieved sentence with the scores that chose it."""
 
@@ -68,6 +82,9 @@ class Evidence(BaseModel):
     score: float = 0.0
     dense: float = 0.0
     lexical: float = 0.0
+    also_reported_by: list[StoryCopy] = Field(
+        default_factory=list, description="The other copies of this sentence's story."
+    )
 
     def cite(self, n: int) -> Citation:
         """This sentence as citation number `n`, at its stored span."""
@@ -83,6 +100,7 @@ class Evidence(BaseModel):
             end=s.end,
             text=s.text,
             score=self.score,
+            also_reported_by=list(self.also_reported_by),
         )
 
 
@@ -99,6 +117,11 @@ class Citation(BaseModel):
     end: int
     text: str
     score: float | None = None
+    also_reported_by: list[StoryCopy] = Field(
+        default_factory=list,
+        description="The other articles of the cited article's story (copies by other outlets, "
+        "updates): the story is cited once and they are listed here.",
+    )
 
 
 class Claim(BaseModel):
@@ -146,6 +169,73 @@ class Summary(BaseModel):
     tokens: dict[str, int] | None = None
 
 
+class TimelineEvent(BaseModel):
+    """One dated event of a timeline: a sentence, and every article that reported it."""
+
+    date: str = Field(description="The event's day (ISO): the sentence's own date, else the "
+                      "article's publication day.")
+    dated_by: Literal["sentence", "published"] = "published"
+    text: str = Field(description="The sentence as the earliest report has it.")
+    citations: list[Citation] = Field(
+        default_factory=list, description="Each report of the event, earliest first."
+    )
+    sources: list[str] = Field(default_factory=list)
+
+
+class Timeline(BaseModel):
+    """What `timeline` returns: dated events about a query, in date order."""
+
+    query: str
+    events: list[TimelineEvent] = Field(default_factory=list)
+    since: str | None = None
+    until: str | None = None
+    as_of: str | None = None
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+
+
+class Statement(BaseModel):
+    """One source's sentence in a comparison, citable at its stored span."""
+
+    doc_id: str
+    source: str = ""
+    title: str = ""
+    published_at: str | None = None
+    sentence_id: str
+    start: int
+    end: int
+    text: str
+
+
+class ComparedFact(BaseModel):
+    """A fact several sources state: each source's sentence."""
+
+    statements: list[Statement]
+
+
+class CompareConflict(BaseModel):
+    """Two sources' sentences on one fact that differ in a number, a date or a name."""
+
+    kind: Literal["number", "date", "name"]
+    statements: list[Statement] = Field(description="The two sides, each cited.")
+    values: list[list[str]] = Field(description="What each side says that the other does not.")
+    similarity: float = 0.0
+
+
+class Comparison(BaseModel):
+    """What `compare` returns: where the sources of a story or topic agree and differ."""
+
+    query: str | None = None
+    doc_ids: list[str]
+    sources: list[str] = Field(default_factory=list)
+    agreed: list[ComparedFact] = Field(default_factory=list)
+    one_sided: list[Statement] = Field(
+        default_factory=list, description="Statements only one source makes (the most relevant)."
+    )
+    conflicts: list[CompareConflict] = Field(default_factory=list)
+    mode: Literal["extractive", "llm"] = "extractive"
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+
+
 IngestStatus = Literal["added", "unchanged", "replaced", "failed"]
 
 
@@ -173,6 +263,16 @@ class ArticleInfo(BaseModel):
     published_at: str | None
     url: str | None = None
     n_sentences: int
+    story_id: str | None = Field(
+        default=None, description="The story this article belongs to (qa.stories)."
+    )
+
+
+class Story(BaseModel):
+    """Articles that tell one story: the first reported, then its copies in the order they came."""
+
+    story_id: str
+    copies: list[StoryCopy]
 
 
 @dataclass

@@ -89,6 +89,13 @@ def _citation_row(q: Mapping[str, Any], p: Mapping[str, Any]) -> dict:
         row["precision"] = precision
         row["precision_hits"] = (precision or 0.0) * len(cited)
         row["precision_total"] = float(len(cited))
+    row["dated_reports"] = None
+    if answerable and q.get("type") == "temporal_query":
+        # MultiHop-RAG's "Did X report ... before Y ...?": the two reports (all the gold
+        # articles when fewer) cited, each with its date.
+        gold_docs = set(q.get("doc_ids") or [])
+        dated = {c.get("doc_id") for c in citations if c.get("published_at")} & gold_docs
+        row["dated_reports"] = float(len(dated) >= min(2, len(gold_docs)))
     return row
 
 
@@ -157,6 +164,7 @@ def _aggregate(rows: Sequence[Mapping[str, Any]], ks: Sequence[int], with_curve:
             "context_recall": m.mean(_col(rows, "context_recall")),
             "precision": m.mean(_col(rows, "precision")),
             "precision_pooled": hits / total if total else None,
+            "dated_reports": m.mean(_col(rows, "dated_reports")),
             "mean_citations": m.mean(_col(rows, "n_citations")),
             "mean_cited_sentences": m.mean(_col(rows, "n_cited_sentences")),
             "mean_cited_chars": m.mean(_col(rows, "cited_chars")),
@@ -256,6 +264,7 @@ _TYPE_COLUMNS = (
     ("ev. recall", ("citations", "evidence_recall"), 3),
     ("ctx recall", ("citations", "context_recall"), 3),
     ("precision", ("citations", "precision"), 3),
+    ("dated reports", ("citations", "dated_reports"), 3),
     ("cited chars", ("citations", "mean_cited_chars"), 0),
     ("EM", ("answers", "exact_match"), 3),
     ("F1", ("answers", "f1"), 3),
@@ -316,6 +325,7 @@ def report_markdown(scores: Mapping[str, Any], title: str) -> str:
             ["evidence in the LLM context", fmt(c.get("context_recall"))],
             ["citation precision (mean per answer)", fmt(c["precision"])],
             ["citation precision (pooled sentences)", fmt(c["precision_pooled"])],
+            ["temporal: both reports cited with dates", fmt(c.get("dated_reports"))],
             ["citations per answer", fmt(c["mean_citations"], 2)],
             ["cited sentences per answer", fmt(c["mean_cited_sentences"], 2)],
             ["cited characters per answer", fmt(c["mean_cited_chars"], 0)],

@@ -5,6 +5,8 @@ articles to the store in one batched write while the next group is encoded."""
 from __future__ import annotations
 
 import contextlib
+import logging
+import sqlite3
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -15,6 +17,7 @@ from qa.embed.base import Embedder, Encode, Encoded, Span
 from qa.errors import InputError, PartialIngest, StoreError
 from qa.settings import Settings
 from qa.store import ArticleMeta, ArticleWrite, Store
+from qa.stories.grouping import StoryIndex
 from qa.text.chunking import TITLE_TOKENS, chunk, sentences_of
 from qa.types import Article, Chunk, IngestResult, Sentence
 
@@ -24,6 +27,7 @@ _Split = tuple[str, Article, list[Sentence], list[Chunk], list[int]]  # path, ar
 # about 4 s of encoding, against about a second to start them and load the model.
 ENCODER_PROCESS_CHARS = 200_000
 ENCODE_AHEAD = 2  # groups handed to the encoder beyond the one being written
+logger = logging.getLogger(__name__)
 
 
 class Indexer:
@@ -37,10 +41,17 @@ class Indexer:
     and re-ingesting unchanged files needs none.
     """
 
-    def __init__(self, store: Store, embedder: Callable[[], Embedder], settings: Settings) -> None:
+    def __init__(
+        self,
+        store: Store,
+        embedder: Callable[[], Embedder],
+        settings: Settings,
+        stories: StoryIndex | None = None,
+    ) -> None:
         self.store = store
         self._embedder = embedder
         self.settings = settings
+        self.stories = stories  # each written article joins or opens a story (qa.stories)
 
     @property
     def embedder(self) -> Embedder:
@@ -70,6 +81,7 @@ class Indexer:
         last: dict[str, int] = {a.doc_id: i for i, (_, a) in enumerate(articles)}
         with self.store.write_lock():
             catalog = self.store.refresh().articles
+            self._reconcile_stories(catalog)
             todo: list[tuple[str, Article]] = []
             for i, (path, a) in enumerate(articles):
                 if last[a.doc_id] != i:
@@ -99,6 +111,7 @@ class Indexer:
                 # One batched write per group: each Chroma upsert costs a commit besides its
                 # records; the article records, the commit points, still go last.
                 self.store.write_articles(writes)
+                self._group_stories(writes)
                 results.extend(written)
                 done += len(written)
                 if progress:
@@ -111,6 +124,27 @@ class Indexer:
                         write_oldest()
                 while queue:
                     write_oldest()
+
+    def _reconcile_stories(self, catalog: dict[str, ArticleMeta]) -> None:
+        """Bring the story file in line with the library before writing (it may be new, or miss
+        what a crash or another QA_HOME left out): it is a rebuildable cache."""
+        if self.stories is None:
+            return
+        try:
+            self.stories.reconcile({d: m.content_hash for d, m in catalog.items()},
+                                   self.store.get_article)
+        except (sqlite3.Error, OSError) as exc:
+            logger.warning("could not update the story file %s: %s", self.stories.path, exc)
+
+    def _group_stories(self, writes: list[ArticleWrite]) -> None:
+        """Each written article joins the story it copies or opens its own. A failure here
+        loses no article: the next ingest's reconcile places what this one could not."""
+        if self.stories is None:
+            return
+        try:
+            self.stories.add(w.article for w in writes)
+        except (sqlite3.Error, OSError) as exc:
+            logger.warning("could not update the story file %s: %s", self.stories.path, exc)
 
     def _split_groups(
         self, todo: list[tuple[str, Article]]

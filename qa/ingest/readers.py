@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import codecs
 import hashlib
 import json
 import logging
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from qa.errors import InputError
+from qa.ingest.web import decode, extract_page, soup_text
 from qa.text.clean import clean, normalize
 from qa.text.dates import normalize_date
 from qa.types import Article
@@ -26,16 +26,6 @@ SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".jsonl")
 MAX_TITLE_CHARS = 300  # a longer title (front matter, jsonl, API) is cut
 MAX_JSONL_LINE = 5_000_000  # characters; a longer line is refused, the rest of the file is read
 
-_BINARY_MAGIC = (
-    b"\x89PNG",
-    b"PK\x03\x04",
-    b"%PDF",
-    b"\xff\xd8\xff",
-    b"GIF8",
-    b"\x1f\x8b",
-    b"BZh",
-    b"7z\xbc\xaf",
-)
 _ID_BAD = re.compile(r"[^\w.:\-]+")  # \w is Unicode: "Straße", "Москва" keep their letters
 _DOC_ID_OK = re.compile(r"^[^\s@#~\x00-\x1f][^@#~\x00-\x1f]{0,255}$")
 
@@ -68,7 +58,7 @@ def check_doc_id(doc_id: Any) -> str:
     return doc_id
 
 
-_TEXT_FIELDS = ("doc_id", "title", "source", "published_at", "url", "byline", "text")
+_TEXT_FIELDS = ("doc_id", "title", "source", "published_at", "url", "byline", "canonical_url", "text")
 
 
 def check_unicode(article: Article) -> None:
@@ -115,6 +105,8 @@ def content_hash(article: Article) -> str:
             article.published_at,
             article.url,
             article.byline,
+            # only when set, so that articles stored before the field existed keep their hash
+            *([article.canonical_url] if article.canonical_url else []),
         ],
         ensure_ascii=False,
     )
@@ -146,67 +138,6 @@ def _title_from_text(text: str) -> str:
     if len(first) <= 100:
         return first
     return first[:100].rsplit(" ", 1)[0] + "…"
-
-
-def decode(data: bytes, name: str, *, html: bool = False) -> str:
-    """Bytes -> text: BOMs honoured, otherwise strict UTF-8; binary files refused. HTML that is
-    not UTF-8 is read in the charset it declares, else in the one charset-normalizer finds."""
-    head = data[:8192]
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        try:
-            return data.decode("utf-16")
-        except UnicodeDecodeError as exc:
-            raise InputError(f"{name}: has a UTF-16 byte-order mark but is not UTF-16") from exc
-    if data.startswith(_BINARY_MAGIC) or b"\x00" in head:
-        raise InputError(f"{name}: binary file, not text")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        if html:
-            return _decode_html(data, name, exc)
-        raise InputError(
-            f"{name}: not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})",
-            help="Save the file as UTF-8 and ingest it again.",
-        ) from exc
-
-
-# Labels browsers read as windows-1252 (WHATWG Encoding): pages labelled Latin-1 use its quotes.
-_AS_BROWSERS_READ = {"iso8859-1": "cp1252", "ascii": "cp1252"}
-
-
-def _decode_html(data: bytes, name: str, not_utf8: UnicodeDecodeError) -> str:
-    """A page that is not UTF-8: in the charset its <meta> (or XML declaration) names, else in
-    charset-normalizer's best guess; InputError when it names a charset its bytes do not fit, or
-    when no charset fits at all."""
-    from bs4.dammit import EncodingDetector
-
-    declared = EncodingDetector.find_declared_encoding(data, is_html=True)
-    if declared:
-        try:
-            codec = codecs.lookup(declared).name
-        except LookupError:
-            raise InputError(f"{name}: declares an unknown charset {declared!r}") from None
-        for candidate in dict.fromkeys((_AS_BROWSERS_READ.get(codec, codec), codec)):
-            try:
-                return data.decode(candidate)
-            except UnicodeDecodeError:
-                continue
-        raise InputError(f"{name}: declares charset {declared!r}, which its bytes are not in")
-    import charset_normalizer
-
-    found = charset_normalizer.from_bytes(data)
-    best = found.best()
-    # Latin-script text often fits several Windows code pages equally well (French fits 1250 as
-    # well as 1252): a tie goes to windows-1252, the HTML standard's default for undeclared pages.
-    best = next((m for m in found if best is not None and "cp1252" in m.could_be_from_charset
-                 and (m.chaos, m.coherence) == (best.chaos, best.coherence)), best)
-    if best is None:
-        raise InputError(
-            f"{name}: not valid UTF-8 (byte 0x{data[not_utf8.start]:02x} at offset "
-            f"{not_utf8.start}), and no charset is declared or recognized",
-            help="Add <meta charset=...> to the page, or save it as UTF-8.",
-        )
-    return str(best)
 
 
 def read_capped(path: Path, max_bytes: int) -> bytes:
@@ -279,16 +210,18 @@ def read_file(path: Path, max_bytes: int) -> Iterator[Article | Failure]:
     if suffix == ".jsonl":
         yield from read_jsonl(text, name)
         return
+    doc_id = make_doc_id(path.name)
     try:
         if suffix in (".html", ".htm"):
-            article = parse_html(text, make_doc_id(path.name))
+            # A saved page keeps its file's doc id; its URL is the canonical one it names.
+            article = parse_html(text, doc_id)
         elif suffix in (".md", ".markdown"):
-            article = parse_markdown(text, make_doc_id(path.name))
+            article = parse_markdown(text, doc_id)
         else:
-            article = parse_text(text, make_doc_id(path.name))
+            article = parse_text(text, doc_id)
         yield finish(article)
     except InputError as exc:
-        yield Failure(name, str(exc))
+        yield Failure(name, str(exc).removeprefix(f"{doc_id}: "))
 
 
 def parse_text(text: str, doc_id: str, **meta: Any) -> Article:
@@ -327,139 +260,14 @@ def parse_markdown(text: str, doc_id: str) -> Article:
     return article
 
 
-_DROP_TAGS = (
-    "script",
-    "style",
-    "noscript",
-    "template",
-    "nav",
-    "header",
-    "footer",
-    "aside",
-    "form",
-    "iframe",
-    "svg",
-    "button",
-    "select",
-    "input",
-    "textarea",
-    "object",
-    "embed",
-    "canvas",
-    "menu",
-    "dialog",
-    "figure",
-    "picture",
-    "video",
-    "audio",
-)
-_VOID_TAGS = frozenset({"embed", "input", "source", "track", "param", "wbr", "area", "img", "keygen"})
-_BLOCK_TAGS = (
-    "p",
-    "div",
-    "section",
-    "article",
-    "main",
-    "h1",
-    "h2",
-    "h3",
-    "h4",
-    "h5",
-    "h6",
-    "li",
-    "ul",
-    "ol",
-    "blockquote",
-    "pre",
-    "table",
-    "tr",
-    "td",
-    "th",
-    "br",
-    "hr",
-    "dd",
-    "dt",
-    "figcaption",
-)
-
-
 def parse_html(html: str, doc_id: str, fragment: bool = False) -> Article:
-    """Article text of an HTML page with BeautifulSoup (lxml): scripts, styles, navigation out."""
-    from bs4 import BeautifulSoup
-
-    try:
-        soup = BeautifulSoup(html, "lxml")
-        title = ""
-        meta: dict[str, str | None] = {"published_at": None, "source": None, "url": None}
-        if not fragment:
-            title = _meta(soup, "og:title") or (
-                soup.title.get_text(" ", strip=True) if soup.title else ""
-            )
-            meta["published_at"] = _meta(soup, "article:published_time") or _time(soup)
-            meta["source"] = _meta(soup, "og:site_name")
-            meta["url"] = _meta(soup, "og:url")
-        h1 = soup.find("h1")
-        if h1 is not None:
-            title = title or h1.get_text(" ", strip=True)
-            h1.decompose()  # the headline is the title, not a sentence of the article
-        for tag in soup(_DROP_TAGS):
-            if tag.decomposed:  # inside a tag dropped before it
-                continue
-            if tag.name in _VOID_TAGS:
-                # Void in HTML5, but lxml may nest what follows an unclosed <embed> inside it:
-                # drop the tag, keep what it swallowed.
-                tag.unwrap()
-            else:
-                tag.decompose()
-        body = soup.find("article") or soup.find("main") or soup.body or soup
-        text = _block_text(body)
-    except RecursionError as exc:
-        raise InputError("HTML is nested too deeply to read") from exc
-    return Article(
-        doc_id=doc_id,
-        title=title[:300],
-        text=text,
-        source=meta["source"] or "",
-        published_at=meta["published_at"],
-        url=meta["url"],
-    )
-
-
-def _block_text(root: Any) -> str:
-    """`root.get_text()` with a paragraph break around every block element.
-
-    An explicit stack, not recursion and not tree edits: 100,000 nested <div>s cost one linear
-    pass (inserting separators into the tree, as before, was quadratic in the depth).
-    """
-    from bs4 import NavigableString, Tag
-
-    wanted = getattr(root, "interesting_string_types", None) or Tag.MAIN_CONTENT_STRING_TYPES
-    out: list[str] = []
-    stack: list[tuple[Any, bool]] = [(root, False)]
-    while stack:
-        node, closing = stack.pop()
-        if closing:
-            out.append("\n\n")
-        elif isinstance(node, NavigableString):
-            if type(node) in wanted:  # text and CDATA; not comments, doctypes, scripts
-                out.append(str(node))
-        elif isinstance(node, Tag):
-            if node is not root and node.name in _BLOCK_TAGS:
-                out.append("\n\n")
-                stack.append((node, True))
-            stack.extend((child, False) for child in reversed(node.contents))
-    return "".join(out)
-
-
-def _meta(soup: Any, prop: str) -> str | None:
-    tag = soup.find("meta", attrs={"property": prop}) or soup.find("meta", attrs={"name": prop})
-    content = tag.get("content") if tag else None
-    return str(content).strip() if content else None
-
-
-def _time(soup: Any) -> str | None:
-    tag = soup.find("time", attrs={"datetime": True})
-    return str(tag["datetime"]).strip() if tag else None
+    """A web page through `qa.ingest.web.extract_page` (trafilatura: main text and metadata).
+    A fragment (Markdown's rendered HTML, which has no page furniture to tell apart from the
+    article) through the BeautifulSoup reader: all its text, its <h1> as the title."""
+    if not fragment:
+        return extract_page(html, doc_id=doc_id)
+    text, headline = soup_text(html)
+    return Article(doc_id=doc_id, title=headline[:MAX_TITLE_CHARS], text=text)
 
 
 def read_jsonl(text: str, name: str) -> Iterator[Article | Failure]:

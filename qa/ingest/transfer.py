@@ -7,7 +7,8 @@ The file is JSON Lines (gzip-compressed when the name ends in `.gz`):
 
 - line 1, the header: `{"format": "qa-library", "format_version": 1, "vectors": true, "dim": 384,
   "embedder": "...", "collection": "qa", "exported_at": "...", "articles": N}`;
-- one line per article: `doc_id`, `title`, `source`, `published_at`, `url`, `byline`, `text` (the
+- one line per article: `doc_id`, `title`, `source`, `published_at`, `url`, `byline`,
+  `canonical_url` (a web page's; absent or null otherwise), `text` (the
   cleaned text every offset points into), `content_hash`, `version`, `sentences` as
   `[start, end, chunk]` triples, `chunks` as `[first_sentence, last_sentence, n_tokens]`, and, with
   vectors, `sentence_vectors` and `chunk_vectors`: little-endian float32 rows, base64-encoded;
@@ -153,6 +154,7 @@ def _export_article(store: Store, doc_id: str, with_vectors: bool) -> dict[str, 
         "published_at": article.published_at,
         "url": article.url,
         "byline": article.byline,
+        "canonical_url": article.canonical_url,
         "text": article.text,
         "content_hash": article.content_hash,
         "version": meta.version,
@@ -235,7 +237,8 @@ def _parse(record: Any, dim: int | None) -> tuple[Article, str, list[Sentence], 
     if not isinstance(text, str) or not text.strip():
         raise InputError("field 'text' must be a non-empty string")
     fields: dict[str, str | None] = {}
-    for key in ("title", "source", "published_at", "url", "byline", "version", "content_hash"):
+    for key in ("title", "source", "published_at", "url", "byline", "canonical_url", "version",
+                "content_hash"):
         value = record.get(key)
         if value is not None and not isinstance(value, str):
             raise InputError(f"field {key!r} must be a string, not {type(value).__name__}")
@@ -247,6 +250,7 @@ def _parse(record: Any, dim: int | None) -> tuple[Article, str, list[Sentence], 
         published_at=fields["published_at"],
         url=fields["url"],
         byline=fields["byline"],
+        canonical_url=fields["canonical_url"],
         text=text,
     )
     check_unicode(article)

@@ -19,6 +19,7 @@ from qa.retrieve.lexical import Key, LexicalIndex
 from qa.retrieve.links import TitleIndex
 from qa.settings import Settings
 from qa.store import Store
+from qa.text.words import content_words
 from qa.types import Evidence, Filters, Sentence, elapsed_ms
 
 logger = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ class Retrieval:
     confidence: float
     candidates: list[Evidence] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
+    time: Any = None  # the question's time (qa.retrieve.time.TimeQuery) when the service read it
 
     def llm_context(self, extra: int = 15) -> list[Evidence]:
         """What a chat model sees: the chosen evidence first, then up to `extra` next
@@ -49,6 +51,41 @@ class Retrieval:
 
 
 
+
+
+def newest_first(
+    chosen: list[Candidate],
+    ranked: list[Candidate],
+    k: int,
+    margin: float,
+    catalog: dict[str, Any],
+    question: str = "",
+) -> tuple[list[Candidate], bool]:
+    """For a "latest" question: the chosen sentences newest article first, after the best
+    sentence of the newest relevant article joins them if selection left it out. Relevant:
+    naming every content word of the question (the topic of "What is the latest on the Artemis
+    mission?"), or, when no candidate does, within `margin` of the best relevance. Undated
+    articles come last.
+    Returns the sentences and whether any candidate names the whole topic."""
+    if not ranked:
+        return chosen, False
+
+    def day(c: Candidate) -> int:
+        m = catalog.get(c.hit.doc_id)
+        return m.published_day if m is not None and m.published_day is not None else -(10**9)
+
+    topic = content_words(question)
+    covering = [c for c in ranked if topic and topic <= content_words(c.hit.text)]
+    best = ranked[0].relevance
+    # Reports that name the topic, when there are any: the most relevant sentences of a
+    # question as vague as "the latest on the Army" are often about something else.
+    relevant = covering or [c for c in ranked if c.relevance >= best - margin]
+    newest = max(relevant, key=day)  # max keeps the most relevant of equally new ones
+    out = list(chosen)
+    if day(newest) > -(10**9) and all(c.hit.doc_id != newest.hit.doc_id for c in out):
+        out = [newest, *out][:k]
+    order = {id(c): i for i, c in enumerate(out)}
+    return sorted(out, key=lambda c: (-day(c), order[id(c)])), bool(covering)
 
 
 def canonical(question: str) -> str:
@@ -76,8 +113,13 @@ class Retriever:
         self.titles = titles or TitleIndex()
 
     def retrieve(
-        self, question: str, k: int | None = None, filters: Filters | None = None
+        self,
+        question: str,
+        k: int | None = None,
+        filters: Filters | None = None,
+        recency: bool = False,
     ) -> Retrieval:
+        """`recency`: a "latest"-style question; the newest relevant article is cited first."""
         s = self.settings
         k = k or s.k
         timings: dict[str, float] = {}
@@ -86,7 +128,17 @@ class Retriever:
         chosen = select(
             by_relevance, k, s.score_margin, s.redundancy_threshold, s.evidence_threshold
         )
+        covered = False
+        if recency:
+            pool = by_relevance + self._recent_mentions(question, filters or Filters())
+            chosen, covered = newest_first(chosen, pool, k, s.recency_margin,
+                                           self.store.catalog().articles, question)
         confidence = self._answerable(question, by_relevance)
+        if recency and covered:
+            # "What is the latest on Twitter?" is answered by the newest report that names
+            # Twitter; the answerability model, fitted on factoid questions, doubts such
+            # questions, so a report naming every word of the topic makes it answerable.
+            confidence = max(confidence, s.abstain_threshold)
         timings["select"] = elapsed_ms(t)
         catalog = self.store.catalog().articles
 
@@ -212,6 +264,41 @@ class Retriever:
             if c.hit.doc_id not in doc_rank:
                 doc_rank.append(c.hit.doc_id)
         return by_relevance, doc_rank
+
+    def _recent_mentions(self, question: str, filters: Filters, pool: int = 400,
+                         fetch: int = 24) -> list[Candidate]:
+        """For a "latest" question: sentences of the newest dated articles that name every
+        content word of the question, from a wide BM25 pool. The candidates of a question
+        are its best matches whatever their date; the newest report of a much-covered topic
+        ("the latest on China") is rarely among them."""
+        topic = content_words(canonical(question))
+        if not topic:
+            return []
+        catalog = self.store.catalog().articles
+
+        def dated(doc_id: str) -> bool:
+            m = catalog.get(doc_id)
+            return (m is not None and m.published_day is not None
+                    and filters.allows(m.source, m.published_day))
+
+        hits = self.lexical.search(canonical(question), pool, dated)
+        newest = sorted((key for key, _ in hits),
+                        key=lambda key: -(catalog[key[0]].published_day or 0))
+        out: list[Candidate] = []
+        # BM25 matches stems ("Olympic" for "Olympics"): read the newest hits a batch at a
+        # time until some name the topic's very words.
+        for start in range(0, min(len(newest), 4 * fetch), fetch):
+            batch = newest[start : start + fetch]
+            records = self.store.get_sentence_records(batch)
+            for key in batch:
+                h = records.get(key)
+                if h is not None and topic <= content_words(h.text):
+                    c = Candidate(hit=h, lexical=1.0)
+                    c.relevance = -1.0  # joins as a mention; never outranks a relevant one
+                    out.append(c)
+            if out:
+                break
+        return out
 
     def _relevance(self, c: Candidate) -> float:
         """Dense cosine + weighted BM25 + the lead bonus (before any link bonus)."""

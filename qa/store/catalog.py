@@ -32,6 +32,7 @@ class ArticleMeta:
     byline: str | None
     content_hash: str
     n_sentences: int
+    canonical_url: str | None = None  # a web page's; older records have none
 
     @classmethod
     def from_record(cls, doc_id: str, m: dict[str, Any]) -> ArticleMeta:
@@ -47,6 +48,7 @@ class ArticleMeta:
             byline=m.get("byline"),
             content_hash=str(m.get("content_hash", "")),
             n_sentences=int(m.get("n_sentences", 0)),
+            canonical_url=m.get("canonical_url"),
         )
 
     @classmethod
@@ -64,6 +66,7 @@ class ArticleMeta:
             byline=article.byline,
             content_hash=article.content_hash,
             n_sentences=len(w.sentences),
+            canonical_url=article.canonical_url,
         )
 
     def info(self) -> ArticleInfo:
@@ -84,6 +87,7 @@ class ArticleMeta:
             published_at=self.published_at,
             url=self.url,
             byline=self.byline,
+            canonical_url=self.canonical_url,
             text=text,
             content_hash=self.content_hash,
             n_sentences=self.n_sentences,

@@ -34,7 +34,10 @@ class ChangeLog:
         self._client = client
         self.name = name
         self._call = call
-        self._call(lambda: client().get_or_create_collection(name, embedding_function=None))
+        col = self._call(lambda: client().get_or_create_collection(name, embedding_function=None))
+        # The log's identity: a library deleted and made again starts a new log whose
+        # generations repeat the old one's; a cache that noted this id sees the difference.
+        self.id = str(col.id)
 
     def _collection(self) -> Any:
         # Fetched afresh each time: a Collection object keeps the metadata it was fetched with.

@@ -188,6 +188,7 @@ def _article_metadata(w: ArticleWrite) -> Metadata:
             "day": day_number(article.published_at),
             "url": article.url,
             "byline": article.byline,
+            "canonical_url": article.canonical_url,
             "content_hash": article.content_hash,
             "n_sentences": len(w.sentences),
             "n_chunks": len(w.chunks),

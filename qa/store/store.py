@@ -20,7 +20,7 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,8 @@ from qa.store.records import PAGE, ArticleWrite, Batch, SentenceHit, where_claus
 from qa.types import Article, ArticleInfo, Chunk, Filters, Sentence
 
 logger = logging.getLogger(__name__)
+
+MANY_ARTICLES = 500  # `sentences_of` more articles than this: one pass over every sentence
 
 
 class Store:
@@ -193,6 +195,54 @@ class Store:
     def _committed(self, doc_ids: Sequence[str] | None) -> None:
         """Note a committed write in the change log (None: anything may have changed)."""
         self._seen = self._changes.record(doc_ids)
+
+    # --- for caches that follow the library (the lexical index) -----------------------------
+    @property
+    def generation(self) -> int:
+        """The change-log generation this process has caught up with (`sync`) or written."""
+        return self._seen
+
+    @property
+    def log_id(self) -> str:
+        """The change log's identity: a library deleted and made again has a new one."""
+        return self._changes.id
+
+    def changes_since(self, generation: int) -> tuple[int, set[str] | None]:
+        """The current generation, read afresh, and the doc ids changed after `generation`
+        (None when the log cannot tell); see `ChangeLog.changed_since`."""
+        return self._changes.changed_since(generation)
+
+    def article_versions(self, doc_ids: Collection[str] | None = None) -> dict[str, str]:
+        """doc_id -> committed version of `doc_ids` (of every article when None), read afresh
+        from the article records, not from this process's catalog; absent articles left out."""
+        if doc_ids is None:
+            pages = self._pages(self.articles, include=["metadatas"])
+        else:
+            ids = sorted(doc_ids)
+            pages = (
+                (got["ids"], got["metadatas"])
+                for got in (
+                    self._call(self.articles.get, ids=ids[start : start + PAGE], include=["metadatas"])
+                    for start in range(0, len(ids), PAGE)
+                )
+            )
+        return {d: str(m["version"]) for ids, metas in pages for d, m in zip(ids, metas, strict=True)}
+
+    def sentences_of(self, versions: Mapping[str, str]) -> Iterator[tuple[str, int, str]]:
+        """(doc_id, index, text) of the sentences of the given article versions (doc_id ->
+        version): a page of articles at a time by their doc ids when they are few, else one pass
+        over every sentence record (a filter listing thousands of ids is slower than that)."""
+        if len(versions) > MANY_ARTICLES:
+            groups: list[dict[str, Any] | None] = [None]
+        else:
+            ids = sorted(versions)
+            groups = [{"doc_id": {"$in": ids[i : i + 100]}} for i in range(0, len(ids), 100)]
+        for where in groups:
+            for got in self._pages(self.sentences, include=["documents", "metadatas"], where=where):
+                for text, m in zip(got["documents"], got["metadatas"], strict=True):
+                    doc_id = str(m["doc_id"])
+                    if versions.get(doc_id) == m.get("version"):
+                        yield doc_id, int(m["index"]), text
 
     def _report_rebuild(self, why: str) -> None:
         started = time.perf_counter()

@@ -29,11 +29,14 @@ class Summarizer:
         embedder: Callable[[], Embedder],
         retrieve: Callable[[str], Retrieval],
         settings: Settings,
+        one_per_story: Callable[[list[str]], list[str]] | None = None,
     ) -> None:
         self.store = store
         self._embedder = embedder
         self._retrieve = retrieve
         self.settings = settings
+        # Keeps the first article of each story (qa.stories): a summary never repeats a story.
+        self._one_per_story = one_per_story or (lambda ids: ids)
 
     def evidence(self, doc_id: str) -> list[Evidence]:
         """Every sentence of an article, with the article's title, source and date."""
@@ -60,12 +63,12 @@ class Summarizer:
             found = self._retrieve(query)
             if found.confidence < self.settings.abstain_threshold:
                 raise NotFoundError(f"No article matches the query {query!r}.")
-            doc_ids = found.retrieved_doc_ids[:MAX_QUERY_ARTICLES]
+            doc_ids = self._one_per_story(found.retrieved_doc_ids)[:MAX_QUERY_ARTICLES]
         catalog = self.store.catalog().articles
         missing = [d for d in doc_ids if d not in catalog]
         if missing:
             raise NotFoundError(f"No article with id {', '.join(map(repr, missing))}.")
-        doc_ids = list(dict.fromkeys(doc_ids))
+        doc_ids = self._one_per_story(list(dict.fromkeys(doc_ids)))
 
         evidence: list[Evidence] = []
         doc_index: list[int] = []

@@ -14,7 +14,7 @@ import gradio as gr
 
 from qa.errors import InputError, QAError
 from qa.types import Answer, IngestResult
-from qa.web.common import WRITE, api_error, ask_kwargs, mode_kwargs
+from qa.web.common import WRITE, api_error, ask_kwargs, mode_kwargs, parse_day
 from qa.web.uploads import ingest_pasted, ingest_uploads
 
 if TYPE_CHECKING:
@@ -42,10 +42,14 @@ class _Api:
         since: str | None = None,
         until: str | None = None,
         mode: str | None = None,
+        as_of: str | None = None,
     ) -> dict:
-        """Answer a question with cited sentences (the Answer record as JSON)."""
+        """Answer a question with cited sentences (the Answer record as JSON); `as_of`
+        (YYYY-MM-DD) is the day time words such as "latest" are read from."""
         try:
             kw = ask_kwargs(self.qa.settings, mode, k, sources, since, until)
+            # Last and optional, so that clients written before it keep working.
+            kw["as_of"] = parse_day(as_of, "'As of'")
             return self.qa.ask(question, **kw).model_dump(mode="json")
         except QAError as exc:
             raise api_error(self.qa, exc, "/ask") from exc
@@ -58,12 +62,15 @@ class _Api:
         since: str | None = None,
         until: str | None = None,
         mode: str | None = None,
+        as_of: str | None = None,
     ) -> Iterator[dict]:
         """Stream an answer: {"text": so far, "done": false} ..., then the final
         {"text", "done": true, "answer": Answer JSON}."""
         try:
             so_far = ""
             kw = ask_kwargs(self.qa.settings, mode, k, sources, since, until)
+            # Last and optional, so that clients written before it keep working.
+            kw["as_of"] = parse_day(as_of, "'As of'")
             for piece in self.qa.ask_stream(question, **kw):
                 if isinstance(piece, Answer):
                     yield {"text": piece.answer, "done": True, "answer": piece.model_dump(mode="json")}

@@ -3,7 +3,8 @@
     qa serve                      # http://127.0.0.1:7860, or QA_HOST / QA_PORT / --host / --port
     QA_AUTH=user:password qa serve --host 0.0.0.0
 
-This module composes the tabs and configures the queue and the launch. Each tab is a module
+This module composes the tabs and configures the queue and the launch options; `qa serve`
+mounts the app at "/" beside the HTTP APIs with those options (qa.api.server). Each tab is a module
 that draws its components and wires its own handlers: `chat` (streamed answers; citation chips
 open the cited sentence, highlighted, in its article), `library` (articles, filters, delete,
 upload or paste, through `uploads`), `summaries` (cited summaries of chosen articles or of a
@@ -31,20 +32,19 @@ binding any other address without it prints a warning. Upload limits: see `qa.we
 from __future__ import annotations
 
 import ipaddress
-import sys
 from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
 from qa.errors import ConfigError
-from qa.web import api, chat, library, settings_tab, summaries
+from qa.web import api, chat, compare, library, settings_tab, summaries, timeline
 from qa.web.common import Shared, asset
 from qa.web.render import header_html
 
 if TYPE_CHECKING:
     from qa.service import QA
 
-__all__ = ["ANSWER_CONCURRENCY", "build_app", "launch", "launch_options"]
+__all__ = ["ANSWER_CONCURRENCY", "build_app", "exposed_warning", "launch_options"]
 
 ANSWER_CONCURRENCY = 8  # see "Queue and concurrency" above
 QUEUE_MAX_SIZE = 256
@@ -67,6 +67,8 @@ def build_app(qa: QA) -> gr.Blocks:
             chat.build(qa, shared)
             refresh = library.build(qa, shared)
             summaries.build(qa, shared)
+            compare.build(qa)  # where sources agree and differ (qa.stories)
+            timeline.build(qa)  # dated events across outlets (qa.answer.timeline)
             settings_tab.build(shared)
         app.load(**refresh)
         api.register(qa)
@@ -104,13 +106,19 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def launch(qa: QA) -> None:
-    """Serve the app at settings.host:settings.port until interrupted."""
-    options = launch_options(qa)
-    if not _is_loopback(qa.settings.host) and not qa.settings.auth:
-        print(
-            f"warning: serving on {qa.settings.host} without a login: anyone who can reach this "
-            "address can read, add and delete articles. Set QA_AUTH=user:password to require one.",
-            file=sys.stderr,
-        )
-    build_app(qa).launch(**options)
+def exposed_warning(settings: Any, *, apis: bool = True) -> str | None:
+    """The warning to print when the server binds a non-loopback address without a login (the
+    web app's QA_AUTH) or, with `apis`, without an API token (QA_API_TOKEN); None if safe."""
+    if _is_loopback(settings.host):
+        return None
+    missing = []
+    if not settings.auth:
+        missing.append("the web app has no login (set QA_AUTH=user:password)")
+    if apis and not getattr(settings, "api_token", None):
+        missing.append("the APIs have no token (set QA_API_TOKEN)")
+    if not missing:
+        return None
+    return (
+        f"warning: serving on {settings.host} and " + " and ".join(missing) + ": anyone who can "
+        "reach this address can read, add and delete articles."
+    )

@@ -19,7 +19,16 @@ import gradio as gr
 
 from qa.answer.conversation import Conversation, Turn
 from qa.errors import QAError
-from qa.web.common import PRIVATE, Shared, ask_kwargs, asset, event_data, source_panel, told
+from qa.web.common import (
+    PRIVATE,
+    Shared,
+    ask_kwargs,
+    asset,
+    event_data,
+    parse_day,
+    source_panel,
+    told,
+)
 from qa.web.render import SOURCE_EMPTY, conversation_markdown, transcript_html
 
 if TYPE_CHECKING:
@@ -57,6 +66,7 @@ class _Chat:
         sources: list[str] | None,
         since: Any,
         until: Any,
+        as_of: Any = None,
     ) -> Iterator[tuple[Any, ...]]:
         """Stream one turn: (transcript, conversation, question box, export button) updates."""
         question = (question or "").strip()
@@ -65,6 +75,8 @@ class _Chat:
             return
         try:
             kw = ask_kwargs(self.qa.settings, mode, k, sources, since, until)
+            # "latest", "last week" are read as of this day (today when empty).
+            kw["as_of"] = parse_day(as_of, "'As of'")
             standalone = self.qa.condense(conv, question, mode or None)
             yield transcript_html(conv.turns, pending=(question, standalone, "")), conv, "", gr.skip()
             so_far = ""
@@ -135,12 +147,18 @@ def build(qa: QA, shared: Shared) -> None:
                 export_btn = gr.DownloadButton(
                     "Export as Markdown", size="sm", interactive=False, elem_id="qa-export"
                 )
+                as_of = gr.Textbox(
+                    placeholder="As of (YYYY-MM-DD; default today)",
+                    show_label=False,
+                    max_lines=1,
+                    elem_id="qa-as-of",
+                )
         with gr.Column(scale=2):
             source = gr.HTML(SOURCE_EMPTY, elem_id="qa-source", js_on_load=asset("source.js"))
 
     chat_io: dict[str, Any] = {
         "fn": handlers.chat,
-        "inputs": [question, conv_state, *shared.ask_inputs],
+        "inputs": [question, conv_state, *shared.ask_inputs, as_of],
         "outputs": [transcript, conv_state, question, export_btn],
         "show_progress": "hidden",
         **PRIVATE,

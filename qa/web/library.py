@@ -1,14 +1,17 @@
-"""The Library tab: the stored articles with filters, reading and deleting one, and adding files
-or pasted text.
+"""The Library tab: the stored articles with filters, reading and deleting one, and adding files,
+pasted text, web pages by URL and feeds (with each feed's last refresh, new and failed items).
 
 Filtering is `QA.list(query=..., sources=..., since=..., until=...)`; uploads and pasted text go
-through `qa.web.uploads`. Every change to the library redraws the table and the article and
-source pickers of the other tabs (`refresh`).
+through `qa.web.uploads`; URLs through `QA.ingest_urls` and feeds through `QA.feeds_*` (the
+server fetches them, under the address checks of `qa.ingest.fetch`). Every change to the
+library redraws the table and the article and source pickers of the other tabs (`refresh`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from html import escape
 from typing import TYPE_CHECKING, Any
 
 import gradio as gr
@@ -27,7 +30,10 @@ from qa.web.render import (
 from qa.web.uploads import MAX_FILES, ingest_pasted, ingest_uploads, mb
 
 if TYPE_CHECKING:
+    from qa.ingest.feeds import FeedInfo, FeedReport
     from qa.service import QA
+
+MAX_URLS = 50  # URLs fetched per click: each may take a request timeout and a per-host delay
 
 
 class _Library:
@@ -91,6 +97,63 @@ class _Library:
         failed = any(r.status == "failed" for r in results)
         return ingest_results_html(results), gr.skip() if failed else ""
 
+    def add_urls(self, text: str, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
+        """Fetch the pasted URLs (one a line) and add their articles: (results, the textbox)."""
+        urls = [u.strip() for u in (text or "").splitlines() if u.strip()]
+        if not urls:
+            return error_html("Paste one or more web page URLs (http or https), one a line."), gr.skip()
+        if len(urls) > MAX_URLS:
+            return error_html(f"{len(urls)} URLs: at most {MAX_URLS} at a time."), gr.skip()
+
+        def report(done: int, total: int, name: str) -> None:
+            progress((done, total), desc=f"Fetching and embedding ({name[:60]})", unit="pages")
+
+        try:
+            results = self.qa.ingest_urls(urls, progress=report)
+        except PartialIngest as exc:
+            return ingest_results_html(exc.results) + error_html(told(self.qa, exc, "adding URLs")), gr.skip()
+        except QAError as exc:
+            return error_html(told(self.qa, exc, "adding URLs")), gr.skip()
+        failed = any(r.status == "failed" for r in results)
+        return ingest_results_html(results), gr.skip() if failed else ""
+
+    def feeds(self) -> str:
+        try:
+            return feeds_html(self.qa.feeds_list())
+        except QAError as exc:
+            return error_html(told(self.qa, exc, "listing feeds"))
+
+    def add_feed(self, url: str, name: str) -> tuple[Any, ...]:
+        """(message, feeds table, url box, name box)."""
+        try:
+            feed = self.qa.feeds_add(url, name or None)
+        except QAError as exc:
+            return error_html(told(self.qa, exc, "adding a feed")), gr.skip(), gr.skip(), gr.skip()
+        note = panel_message(f"Added the feed {feed.name}. Refresh feeds to fetch its items.")
+        return note, self.feeds(), "", ""
+
+    def remove_feed(self, url_or_name: str) -> tuple[Any, ...]:
+        try:
+            feed = self.qa.feeds_remove(url_or_name)
+        except QAError as exc:
+            return error_html(told(self.qa, exc, "removing a feed")), gr.skip(), gr.skip()
+        note = panel_message(f"Removed the feed {feed.name}; its articles stay in the library.")
+        return note, self.feeds(), ""
+
+    def refresh_feeds(self, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
+        """Fetch every feed now: (per-feed and per-item report, feeds table)."""
+        def report(done: int, total: int, name: str) -> None:
+            progress((done, total), desc=f"Fetching feed items ({name[:60]})", unit="items")
+
+        try:
+            reports = self.qa.feeds_refresh(progress=report)
+        except PartialIngest as exc:
+            said = error_html(told(self.qa, exc, "refreshing feeds"))
+            return ingest_results_html(exc.results) + said, self.feeds()
+        except QAError as exc:
+            return error_html(told(self.qa, exc, "refreshing feeds")), self.feeds()
+        return feed_reports_html(reports), self.feeds()
+
     def library_click(self, evt: gr.EventData) -> tuple[Any, ...]:
         """Read an article, or ask to confirm its deletion: (reader, confirm row, prompt, doc)."""
         data = event_data(evt)
@@ -152,10 +215,31 @@ def _adding(handlers: _Library, refresh_io: dict[str, Any], max_file_bytes: int)
             p_source = gr.Textbox(label="Source (optional)")
             p_date = gr.Textbox(label="Date (optional)", placeholder="YYYY-MM-DD")
         paste_btn = gr.Button("Add pasted article", elem_id="qa-paste")
+    with gr.Accordion("Add web pages by URL", open=False):
+        u_text = gr.Textbox(label="URLs (http or https, one a line)", lines=3, elem_id="qa-urls",
+                            placeholder="https://news.example/2024/03/01/story")
+        urls_btn = gr.Button("Fetch and add", elem_id="qa-add-urls")
+    with gr.Accordion("Feeds (RSS and Atom)", open=False):
+        with gr.Row():
+            f_url = gr.Textbox(label="Feed URL", scale=3, elem_id="qa-feed-url")
+            f_name = gr.Textbox(label="Name (optional)", scale=1, elem_id="qa-feed-name")
+        with gr.Row():
+            feed_btn = gr.Button("Add feed", size="sm", elem_id="qa-add-feed")
+            refresh_btn = gr.Button("Refresh feeds now", size="sm", elem_id="qa-refresh-feeds")
+        with gr.Row():
+            f_remove = gr.Textbox(label="Remove the feed (name or URL)", scale=3)
+            remove_btn = gr.Button("Remove", size="sm", variant="stop", scale=1)
+        feeds_table = gr.HTML(handlers.feeds, elem_id="qa-feeds")  # a callable: read on each page load
     results = gr.HTML("", elem_id="qa-ingest-results")
     upload_btn.click(handlers.upload, [files], [results, files], **WRITE, **PRIVATE).then(**refresh_io)
     paste_btn.click(
         handlers.paste, [p_text, p_title, p_source, p_date], [results, p_text], **WRITE, **PRIVATE
+    ).then(**refresh_io)
+    urls_btn.click(handlers.add_urls, [u_text], [results, u_text], **WRITE, **PRIVATE).then(**refresh_io)
+    feed_btn.click(handlers.add_feed, [f_url, f_name], [results, feeds_table, f_url, f_name], **PRIVATE)
+    remove_btn.click(handlers.remove_feed, [f_remove], [results, feeds_table, f_remove], **PRIVATE)
+    refresh_btn.click(
+        handlers.refresh_feeds, None, [results, feeds_table], **WRITE, **PRIVATE
     ).then(**refresh_io)
 
 
@@ -193,3 +277,45 @@ def build(qa: QA, shared: Shared) -> dict[str, Any]:
     ).then(**refresh_io)
     cancel_btn.click(lambda: (gr.Row(visible=False), None), None, [confirm_row, pending_delete], **PRIVATE)
     return refresh_io
+
+
+def _e(text: object) -> str:
+    return escape(str(text), quote=True)
+
+
+def feeds_html(feeds: Sequence[FeedInfo]) -> str:
+    """The feeds table: name, URL, last refresh and its outcome, new and failed items."""
+    if not feeds:
+        return panel_message("No feeds yet. Add an RSS or Atom feed's URL above.")
+    rows = []
+    for f in feeds:
+        when = (f.last_refresh or "never").replace("T", " ")[:16]
+        status = f.last_status or ""
+        error = f'<div class="qa-why">{_e(f.last_error)}</div>' if f.last_error else ""
+        rows.append(
+            f'<tr><td>{_e(f.name)}<div class="qa-docid">{_e(f.url)}</div></td>'
+            f'<td class="qa-nowrap">{_e(when)}</td><td>{_e(status)}{error}</td>'
+            f'<td class="qa-num">{f.last_new}</td><td class="qa-num">{f.last_failed}</td>'
+            f'<td class="qa-num">{f.items}</td></tr>'
+        )
+    return (
+        '<table class="qa-table"><thead><tr><th>Feed</th><th>Last refresh</th><th>Outcome</th>'
+        "<th>New</th><th>Failed</th><th>Articles</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def feed_reports_html(reports: Sequence[FeedReport]) -> str:
+    """What a refresh did: a line per feed, then its items' results."""
+    if not reports:
+        return panel_message("No feeds to refresh.")
+    parts = []
+    for r in reports:
+        if r.status == "refreshed":
+            head = f"{r.feed.name}: {r.feed.last_new} new, {r.feed.last_failed} failed"
+        else:
+            head = f"{r.feed.name}: {r.status}" + (f" ({r.reason})" if r.reason else "")
+        parts.append(f'<div class="qa-lib-count">{_e(head)}</div>')
+        if r.items:
+            parts.append(ingest_results_html(r.items))
+    return "".join(parts)

@@ -17,7 +17,16 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 from qa.answer.conversation import Turn
-from qa.types import Answer, Article, ArticleInfo, Citation, Claim, IngestResult, Summary
+from qa.types import (
+    Answer,
+    Article,
+    ArticleInfo,
+    Citation,
+    Claim,
+    IngestResult,
+    StoryCopy,
+    Summary,
+)
 
 MAX_LIBRARY_ROWS = 500  # rows drawn at once; the filters narrow the rest
 
@@ -125,10 +134,11 @@ def _sources_html(citations: Sequence[Citation], kind: str, turn: int, heading: 
             f'<li>{_chip(c.n, kind, turn, c.text)}<span class="qa-src-text">{_e(c.text)}</span></li>'
             for c in cites
         )
+        also = _also_html(first.also_reported_by)
         blocks.append(
             f'<div class="qa-src"><div><span class="qa-src-title">{_e(first.title or first.doc_id)}'
             f'</span> <span class="qa-src-meta">{_meta_line(first.source, first.published_at)}'
-            f"</span></div><ol>{lines}</ol></div>"
+            f"</span></div><ol>{lines}</ol>{also}</div>"
         )
     return f'<div class="qa-sources"><div class="qa-sources-head">{_e(heading)}</div>{"".join(blocks)}</div>'
 
@@ -324,6 +334,26 @@ def summary_html(summary: Summary) -> str:
     )
 
 
+def _also_html(copies: Sequence[StoryCopy]) -> str:
+    """'also reported by AFP, France 24' under a cited article: its story's other copies."""
+    from qa.stories.copies import also_line
+
+    line = also_line(copies)
+    if not line:
+        return ""
+    tip = "; ".join(f"{c.title or c.doc_id} ({c.doc_id})" for c in copies)
+    return f'<div class="qa-also qa-src-meta" title="{_e(tip)}">{_e(line)}</div>'
+
+
+def _story_note(row: ArticleInfo, story_rows: Mapping[str, Sequence[ArticleInfo]]) -> str:
+    """Under a library row: the other copies of its story (qa.stories), if any."""
+    others = [r for r in story_rows.get(row.story_id or "", ()) if r.doc_id != row.doc_id]
+    if not others:
+        return ""
+    names = ", ".join(dict.fromkeys(r.source or r.doc_id for r in others))
+    return f'<div class="qa-story qa-docid">same story: {_e(names)}</div>'
+
+
 def library_html(rows: Sequence[ArticleInfo], total: int) -> str:
     if total == 0:
         return panel_message("The library is empty. Add files or paste an article.")
@@ -334,12 +364,24 @@ def library_html(rows: Sequence[ArticleInfo], total: int) -> str:
     if len(rows) > len(shown):
         count += f" (showing the first {len(shown)}; narrow the filters)"
     body = []
+    story_rows: dict[str, list[ArticleInfo]] = {}
+    for r in rows:
+        if r.story_id:
+            story_rows.setdefault(r.story_id, []).append(r)
+    # Copies of one story sit together, in the order of the story's first article.
+    pos = {r.doc_id: i for i, r in enumerate(shown)}
+    first_of: dict[str, int] = {}
+    for r in shown:
+        if r.story_id:
+            first_of.setdefault(r.story_id, pos[r.doc_id])
+    shown = sorted(shown, key=lambda r: (first_of.get(r.story_id or "", pos[r.doc_id]), pos[r.doc_id]))
     for r in shown:
         doc = _e(r.doc_id)
         body.append(
             "<tr>"
             f'<td><button type="button" class="qa-link" data-action="read" data-doc="{doc}">'
-            f'{_e(r.title or r.doc_id)}</button><div class="qa-docid">{doc}</div></td>'
+            f'{_e(r.title or r.doc_id)}</button><div class="qa-docid">{doc}</div>'
+            f"{_story_note(r, story_rows)}</td>"
             f'<td>{_e(r.source)}</td><td class="qa-nowrap">{_e(_day_of(r.published_at))}</td>'
             f'<td class="qa-num">{r.n_sentences}</td>'
             f'<td><button type="button" class="qa-del" data-action="delete" data-doc="{doc}">'
@@ -402,7 +444,9 @@ def _md(text: object) -> str:
 
 def _cite_md(c: Citation) -> str:
     meta = ", ".join(_md(p) for p in (c.title or c.doc_id, c.source, _day_of(c.published_at)) if p)
-    return f"[{c.n}] “{_md(c.text)}” — {meta} ({_md(c.doc_id)}, characters {c.start}–{c.end})"
+    also = ", ".join(dict.fromkeys(_md(x.source or x.doc_id) for x in c.also_reported_by))
+    also = f"; also reported by {also}" if also else ""
+    return f"[{c.n}] “{_md(c.text)}” — {meta} ({_md(c.doc_id)}, characters {c.start}–{c.end}){also}"
 
 
 def conversation_markdown(turns: Sequence[Turn]) -> str:

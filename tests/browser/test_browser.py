@@ -16,37 +16,20 @@ import pytest
 from tests.support.browser import (
     ARMENIA_Q,
     ARTIFACTS,
+    BROWSER_MARKS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
     HOSTILE,
     HOSTILE_Q,
     ROOT,
     SEED_ID,
+    TIMEOUT_MS,
     Served,
     library_qa,
     serve,
 )
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-TIMEOUT_MS = 30_000
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.integration,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason="/usr/bin/chromium is missing: `make browser` (apt-get install chromium) adds it",
-    ),
-    pytest.mark.filterwarnings("ignore:.*no_silent_downcasting"),
-    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
-]
+pytestmark = BROWSER_MARKS
 
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect

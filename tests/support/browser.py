@@ -17,6 +17,21 @@ from tests.support.paths import ROOT
 SEED = ROOT / "seeds" / "000_796d416b0a81cd49.txt"
 SEED_ID = SEED.stem
 ARTIFACTS = ROOT / "tests" / "artifacts"
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's (`make browser`); Playwright never downloads one
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+TIMEOUT_MS = 30_000
+# Every browser test module: `pytestmark = BROWSER_MARKS`.
+BROWSER_MARKS = [
+    pytest.mark.browser,
+    pytest.mark.integration,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="/usr/bin/chromium is missing: `make browser` (apt-get install chromium) adds it",
+    ),
+    pytest.mark.filterwarnings("ignore:.*no_silent_downcasting"),
+    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
+]
 ARMENIA_Q = "Why is Armenia drifting from Moscow?"
 
 HOSTILE_TEXT = (

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from tests.support.chroma_server import free_port
+from tests.support.paths import SEED
 
 
 def qa_env(home: Path, chroma_url: str | None = None, **extra: str) -> dict[str, str]:
@@ -28,6 +29,14 @@ def run_qa(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.
     return subprocess.run(
         [sys.executable, "-m", "qa.cli", *args], env=env, capture_output=True, text=True, timeout=timeout
     )
+
+
+def seeded_env(home: Path, **extra: str) -> dict[str, str]:
+    """`qa_env` over a new library at `home` holding the seed article (ingested by `qa ingest`)."""
+    env = qa_env(home, **extra)
+    ingested = run_qa(env, "ingest", "-q", str(SEED))
+    assert ingested.returncode == 0, ingested.stderr
+    return env
 
 
 class QAServer:

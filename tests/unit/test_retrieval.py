@@ -1,10 +1,10 @@
 """Retrieval over a real Chroma with the fake embedder: filters, lexical cache, near-duplicates."""
 
-import shutil
 from datetime import date
 
 import pytest
 
+from qa.retrieve.lexical import LexicalIndex
 from qa.types import Article
 
 pytestmark = pytest.mark.unit
@@ -66,8 +66,8 @@ def test_citations_carry_metadata_and_offsets(qa) -> None:  # noqa: ANN001
 
 def test_lexical_cache_is_rebuilt_when_stale_or_deleted(qa, tmp_path) -> None:  # noqa: ANN001
     qa.ask("World Cup")
-    cache = qa.lexical.cache_dir
-    assert any(cache.iterdir())
+    cache = qa.lexical.path
+    assert cache.exists()
     qa.ingest_articles(
         [
             Article(
@@ -76,8 +76,9 @@ def test_lexical_cache_is_rebuilt_when_stale_or_deleted(qa, tmp_path) -> None:  
         ]
     )
     assert qa.ask("penguins Antarctica").citations[0].doc_id == "new"
-    shutil.rmtree(cache)
-    qa.lexical._fingerprint = None  # as a new process would start
+    for f in cache.parent.glob(cache.name + "*"):
+        f.unlink()
+    qa.lexical = LexicalIndex(cache)  # as a new process would start
     assert qa.ask("penguins Antarctica").citations[0].doc_id == "new"
 
 

@@ -11,7 +11,7 @@ import pytest
 from qa.answer.conversation import Turn
 from qa.errors import ConfigError
 from qa.types import Answer, Article, ArticleInfo, Citation, Claim, IngestResult, Summary
-from qa.web.app import launch, launch_options
+from qa.web.app import launch_options
 from qa.web.render import (
     article_html,
     conversation_markdown,
@@ -288,36 +288,37 @@ def test_launch_options_auth() -> None:
 
 
 @pytest.mark.parametrize(
-    ("host", "auth", "warned"),
+    ("host", "auth", "token", "warned"),
     [
-        ("0.0.0.0", None, True),
-        ("0.0.0.0", "u:p", False),
-        ("127.0.0.1", None, False),
-        ("localhost", None, False),
-        ("::1", None, False),
+        ("0.0.0.0", None, "t", True),
+        ("0.0.0.0", "u:p", None, True),  # the web app has a login, the APIs no token
+        ("0.0.0.0", "u:p", "t", False),
+        ("127.0.0.1", None, None, False),
+        ("localhost", None, None, False),
+        ("::1", None, None, False),
     ],
 )
-def test_launch_warns_when_exposed_without_login(
+def test_serve_warns_when_exposed_without_login(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
     host: str,
     auth: str | None,
+    token: str | None,
     warned: bool,
 ) -> None:
-    import qa.web.app as ui
+    import uvicorn
 
-    launched: dict = {}
+    import qa.api.server as server
 
-    class _App:
-        def launch(self, **kw: object) -> None:
-            launched.update(kw)
-
-    monkeypatch.setattr(ui, "build_app", lambda qa: _App())
+    ran: dict = {}
+    monkeypatch.setattr(server, "build_server", lambda qa: "app")
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: ran.update(kw, app=app))
     qa = _FakeQA()
     qa.settings = _FakeSettings()
     qa.settings.host, qa.settings.auth = host, auth
-    launch(qa)  # type: ignore[arg-type]
-    assert launched["server_name"] == host
+    qa.settings.api_token = token
+    server.serve(qa)  # type: ignore[arg-type]
+    assert ran["host"] == host and ran["app"] == "app"
     assert ("warning" in capsys.readouterr().err) is warned
 
 
