@@ -292,14 +292,16 @@ def feeds_html(feeds: Sequence[FeedInfo]) -> str:
         when = (f.last_refresh or "never").replace("T", " ")[:16]
         status = f.last_status or ""
         error = f'<div class="qa-why">{_e(f.last_error)}</div>' if f.last_error else ""
+        # The table sits in the tab's narrow right column: the URL may break anywhere and the
+        # outcome goes under its date, so the counts stay on screen instead of being cut off.
         rows.append(
-            f'<tr><td>{_e(f.name)}<div class="qa-docid">{_e(f.url)}</div></td>'
-            f'<td class="qa-nowrap">{_e(when)}</td><td>{_e(status)}{error}</td>'
+            f'<tr><td>{_e(f.name)}<div class="qa-docid" style="overflow-wrap:anywhere">{_e(f.url)}</div></td>'
+            f'<td>{_e(when)}<div class="qa-why">{_e(status)}</div>{error}</td>'
             f'<td class="qa-num">{f.last_new}</td><td class="qa-num">{f.last_failed}</td>'
             f'<td class="qa-num">{f.items}</td></tr>'
         )
     return (
-        '<table class="qa-table"><thead><tr><th>Feed</th><th>Last refresh</th><th>Outcome</th>'
+        '<table class="qa-table"><thead><tr><th>Feed</th><th>Last refresh</th>'
         "<th>New</th><th>Failed</th><th>Articles</th></tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table>"
     )
