@@ -17,14 +17,13 @@ from tests.support.browser import (
     ARMENIA_Q,
     ARTIFACTS,
     BROWSER_MARKS,
-    CHROMIUM,
-    CHROMIUM_ARGS,
     HOSTILE,
     HOSTILE_Q,
     ROOT,
     SEED_ID,
     TIMEOUT_MS,
     Served,
+    chromium,
     library_qa,
     serve,
 )
@@ -43,10 +42,8 @@ def served(embedder, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 class Page:

@@ -15,10 +15,9 @@ from qa.types import Article
 from tests.support.browser import (
     ARTIFACTS,
     BROWSER_MARKS,
-    CHROMIUM,
-    CHROMIUM_ARGS,
     TIMEOUT_MS,
     Served,
+    chromium,
     serve,
 )
 from tests.support.news_server import RSS_TYPE, NewsServer, Reply, page, rss
@@ -122,10 +121,8 @@ def served(embedder: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture

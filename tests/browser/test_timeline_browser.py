@@ -12,10 +12,9 @@ from tests.integration.test_time_questions import ARTICLES
 from tests.support.browser import (
     ARTIFACTS,
     BROWSER_MARKS,
-    CHROMIUM,
-    CHROMIUM_ARGS,
     TIMEOUT_MS,
     Served,
+    chromium,
     serve,
 )
 
@@ -42,14 +41,12 @@ def served(embedder, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve
 
 @pytest.fixture(scope="module")
 def page(served: Served) -> Iterator[Any]:
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with chromium() as browser:
         context = browser.new_context(viewport={"width": 1400, "height": 900})
         pg = context.new_page()
         pg.set_default_timeout(TIMEOUT_MS)
         pg.goto(served.url)
         yield pg
-        browser.close()
 
 
 def test_timeline_tab(page: Any) -> None:

@@ -105,6 +105,19 @@ class Served:
 
 
 @contextmanager
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium, headless, launched by Playwright (which never downloads a browser)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@contextmanager
 def serve(qa: Any) -> Iterator[Served]:
     """Run the real app (same queue and launch options as `qa serve`) on a free loopback port."""
     from qa.web.app import build_app, launch_options
