@@ -298,6 +298,9 @@ def _without(text: str, spans: list[tuple[int, int]]) -> str:
     return out or text
 
 
+_YEAR = re.compile(r"\b(?:1[5-9]|20)\d\d\b")
+
+
 def event_date(sentence: str, published: date | None) -> tuple[date | None, str | None]:
     """The date a sentence's event happened: the sentence's own explicit date when it names one
     (read relative to the article's date, so "on Tuesday" is the Tuesday before publication),
@@ -306,6 +309,10 @@ def event_date(sentence: str, published: date | None) -> tuple[date | None, str 
     if not _MAYBE.search(sentence):
         return published, None
     for phrase, _start, _end, _op, parse in _dates(sentence, []):
+        if published is None and not _YEAR.search(phrase):
+            # An undated article gives "on Monday, September 11" no year to read it in: today's
+            # would put a past event in the wrong year. Only a date with its year stands alone.
+            continue
         data = _period_parser(base).get_date_data(parse)
         if data is None or data.date_obj is None:
             continue

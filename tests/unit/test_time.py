@@ -119,3 +119,11 @@ def test_timeline_html_escapes_and_shows_every_report() -> None:
     assert "<script>" not in page and "&lt;script&gt;" in page
     assert "Post &lt;x&gt;, 2024-03-05" in page and "Star, 2024-03-06" in page
     assert "No dated events" in timeline_html(Timeline(query="q"))
+
+
+def test_event_date_of_an_undated_article_needs_a_year() -> None:
+    # No publication date: "Monday, September 11" has no year to be read in (today's would be a
+    # guess), while a date with its year stands alone.
+    assert event_date("Drills began on Monday, September 11, officials said.", None) == (None, None)
+    assert event_date("Drills opened on Monday, the ministry said.", None) == (None, None)
+    assert event_date("The vote took place on 3 March 2024.", None)[0] == date(2024, 3, 3)
