@@ -26,6 +26,7 @@ import concurrent.futures
 import email.utils
 import ipaddress
 import logging
+import re
 import socket
 import ssl
 import threading
@@ -154,8 +155,10 @@ def user_agent(settings: Settings) -> str:
 
 
 def is_url(text: str) -> bool:
-    """Whether a command-line argument is meant as a URL rather than a path."""
-    return text.strip().lower().startswith(("http://", "https://"))
+    """Whether a command-line argument is meant as a URL rather than a path: anything that
+    starts with a scheme and "://" (so `ftp://host/x` is refused for its scheme, not reported as
+    a missing file)."""
+    return re.match(r"[a-z][a-z0-9+.-]*://", text.strip().lower()) is not None
 
 
 def check_url(url: str) -> httpx.URL:

@@ -61,6 +61,7 @@ def test_only_http_urls_with_a_host(url: str, reason: str) -> None:
 def test_urls_and_paths_told_apart() -> None:
     assert check_url(" HTTPS://Example.com/a ").host == "example.com"
     assert is_url("https://x.example/a") and is_url("HTTP://x") and not is_url("notes/http.txt")
+    assert is_url("ftp://x/y") and not is_url("C:/notes/a.txt")  # refused for its scheme, later
 
 
 def test_retry_after() -> None:
