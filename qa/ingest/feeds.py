@@ -506,8 +506,7 @@ _SCHEDULER_LOCK = threading.Lock()
 def start_feed_scheduler(qa: QA) -> FeedScheduler | None:
     """Start refreshing feeds every QA_FEED_REFRESH_MINUTES; None when that is 0 (off). Called
     again for the same QA, it returns the scheduler already running."""
-    # getattr: a face's test may hand in a stand-in settings object that has no such field.
-    minutes = float(getattr(qa.settings, "feed_refresh_minutes", 0) or 0)
+    minutes = qa.settings.feed_refresh_minutes
     if minutes <= 0:
         return None
     with _SCHEDULER_LOCK:

@@ -114,7 +114,7 @@ def exposed_warning(settings: Any, *, apis: bool = True) -> str | None:
     missing = []
     if not settings.auth:
         missing.append("the web app has no login (set QA_AUTH=user:password)")
-    if apis and not getattr(settings, "api_token", None):
+    if apis and not settings.api_token:
         missing.append("the APIs have no token (set QA_API_TOKEN)")
     if not missing:
         return None

@@ -61,6 +61,18 @@ def told(qa: QA, exc: QAError, action: str) -> str:
     return without_server_paths(qa.settings, exc.user_message())
 
 
+GENERIC_FAILURE = "Something went wrong; the server log has details."
+
+
+def failure_html(qa: QA, exc: Exception, action: str, what: str) -> str:
+    """The error panel of a tab whose `action` failed: qa's own errors as `told`; anything else
+    is a bug, logged with its traceback (`what` names the request) and shown as a generic line."""
+    if isinstance(exc, QAError):
+        return error_html(told(qa, exc, action))
+    logger.error("%s failed", what, exc_info=exc)
+    return error_html(GENERIC_FAILURE)
+
+
 def api_error(qa: QA, exc: QAError, action: str) -> gr.Error:
     """The error an API endpoint raises for a QAError: its message for the client, one line in
     the log (`told`), and no traceback printed by Gradio."""

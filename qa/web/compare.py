@@ -4,26 +4,18 @@ state, and the statements only one source makes."""
 
 from __future__ import annotations
 
-import html
-import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import gradio as gr
 
-from qa.errors import QAError
 from qa.types import Comparison, Statement
-from qa.web.common import PRIVATE, told
+from qa.web.common import PRIVATE, failure_html
 from qa.web.render import error_html, panel_message
+from qa.web.render import escape as _e
 
 if TYPE_CHECKING:
     from qa.service import QA
-
-logger = logging.getLogger(__name__)
-
-
-def _e(text: object) -> str:
-    return html.escape(str(text), quote=True)
 
 
 def _statement_html(s: Statement) -> str:
@@ -70,11 +62,8 @@ class _Compare:
             return error_html("Type a story or topic, or two or more article ids.")
         try:
             c = self.qa.compare(query or None, ids or None)
-        except QAError as exc:
-            return error_html(told(self.qa, exc, "compare"))
-        except Exception:
-            logger.exception("comparing %r / %r failed", query, ids)
-            return error_html("Something went wrong; the server log has details.")
+        except Exception as exc:
+            return failure_html(self.qa, exc, "compare", f"comparing {query!r} / {ids!r}")
         return comparison_html(c)
 
 

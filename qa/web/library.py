@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from html import escape
 from typing import TYPE_CHECKING, Any
 
 import gradio as gr
@@ -27,6 +26,7 @@ from qa.web.render import (
     library_html,
     panel_message,
 )
+from qa.web.render import escape as _e
 from qa.web.uploads import MAX_FILES, ingest_pasted, ingest_uploads, mb
 
 if TYPE_CHECKING:
@@ -278,9 +278,6 @@ def build(qa: QA, shared: Shared) -> dict[str, Any]:
     cancel_btn.click(lambda: (gr.Row(visible=False), None), None, [confirm_row, pending_delete], **PRIVATE)
     return refresh_io
 
-
-def _e(text: object) -> str:
-    return escape(str(text), quote=True)
 
 
 def feeds_html(feeds: Sequence[FeedInfo]) -> str:

@@ -39,8 +39,12 @@ _GAP = r"(?:\s|\[\d{1,3}(?:\s*[,;]\s*\d{1,3})*\])*"
 # --- HTML pieces (every outside string goes through _e) ------------------------------------------
 
 
-def _e(text: object) -> str:
+def escape(text: object) -> str:
+    """Outside text made safe inside HTML (None is empty); every tab's HTML goes through it."""
     return html.escape("" if text is None else str(text), quote=True)
+
+
+_e = escape
 
 
 def _day_of(published_at: str | None) -> str:

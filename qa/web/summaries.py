@@ -3,21 +3,16 @@ same source panel as the chat. The summary is `QA.summarize` in the Settings tab
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
-from qa.errors import QAError
 from qa.types import Summary
-from qa.web.common import PRIVATE, Shared, asset, event_data, mode_kwargs, source_panel, told
+from qa.web.common import PRIVATE, Shared, asset, event_data, failure_html, mode_kwargs, source_panel
 from qa.web.render import SOURCE_EMPTY, error_html, panel_message, summary_html
 
 if TYPE_CHECKING:
     from qa.service import QA
-
-logger = logging.getLogger(__name__)
-
 
 def picker() -> gr.Dropdown:
     """The article picker, not yet rendered (the Library tab keeps its choices current)."""
@@ -37,11 +32,9 @@ class _Summaries:
             return error_html("Pick one or more articles, or type what to summarize."), None, gr.skip()
         try:
             s = self.qa.summarize(picked or [], query=query or None, **mode_kwargs(self.qa.settings, mode))
-        except QAError as exc:
-            return error_html(told(self.qa, exc, "summary")), None, gr.skip()
-        except Exception:
-            logger.exception("summarizing %r / %r failed", picked, query)
-            return error_html("Something went wrong; the server log has details."), None, gr.skip()
+        except Exception as exc:
+            said = failure_html(self.qa, exc, "summary", f"summarizing {picked!r} / {query!r}")
+            return said, None, gr.skip()
         return summary_html(s), s, SOURCE_EMPTY
 
     def open_summary_citation(self, s: Summary | None, evt: gr.EventData) -> str:

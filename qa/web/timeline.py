@@ -3,25 +3,17 @@ order, each a cited sentence with every outlet that reported it, their dates and
 
 from __future__ import annotations
 
-import html
-import logging
 from typing import TYPE_CHECKING
 
 import gradio as gr
 
-from qa.errors import QAError
 from qa.types import Timeline
-from qa.web.common import PRIVATE, parse_day, told
+from qa.web.common import PRIVATE, failure_html, parse_day
 from qa.web.render import error_html, panel_message
+from qa.web.render import escape as _e
 
 if TYPE_CHECKING:
     from qa.service import QA
-
-logger = logging.getLogger(__name__)
-
-
-def _e(text: object) -> str:
-    return html.escape(str(text), quote=True)
 
 
 def timeline_html(t: Timeline) -> str:
@@ -62,11 +54,8 @@ class _Timeline:
             t = self.qa.timeline(query, since=parse_day(since, "'Since'"),
                                  until=parse_day(until, "'Until'"),
                                  as_of=parse_day(as_of, "'As of'"))
-        except QAError as exc:
-            return error_html(told(self.qa, exc, "timeline"))
-        except Exception:
-            logger.exception("the timeline of %r failed", query)
-            return error_html("Something went wrong; the server log has details.")
+        except Exception as exc:
+            return failure_html(self.qa, exc, "timeline", f"the timeline of {query!r}")
         return timeline_html(t)
 
 

@@ -267,6 +267,8 @@ class _FakeSettings:
     port = 7861
     max_file_bytes = 1000
     auth: str | None = None
+    api_token: str | None = None
+    feed_refresh_minutes = 0.0
 
 
 class _FakeQA:
