@@ -221,7 +221,7 @@ def soak(seconds: float, clients: int, chroma_url: str | None, work: Path) -> di
         "rss_end_mb": round(rss_end, 1),
         "growth_ratio": round(rss_end / rss_warm, 3) if rss_warm else None,
         "tracebacks_in_server_log": server_log.count("Traceback"),
-        "server_log_tail": server_log[-3000:] if tally.errors else "",
+        "server_log_tail": server_log[-3000:] if tally.errors or "Traceback" in server_log else "",
     }
 
 

@@ -613,9 +613,10 @@ class QA:
         filters = Filters(sources=list(sources) if sources else None, since=since, until=until)
         strip = self.settings.time_strip and bool(tq.recency or windowed)
         searched = tq.text if strip and tq.phrases else query
-        ranked, _ = self.retriever.candidates(searched, filters)
+        view = self.store.catalog()  # one view of the library for the whole query
+        ranked, _ = self.retriever.candidates(searched, filters, view=view)
         s = self.settings
-        got = build_timeline(query, ranked, self.store.catalog().articles, limit=limit,
+        got = build_timeline(query, ranked, view.articles, limit=limit,
                              margin=2 * s.recency_margin, merge=s.timeline_merge)
         got.since = since.isoformat() if since else None
         got.until = until.isoformat() if until else None
@@ -695,7 +696,9 @@ class QA:
             r = self.retrieve(query, sources=sources, since=since, until=until)
             if not r.retrieved_doc_ids or r.confidence < self.settings.abstain_threshold:
                 raise NotFoundError(f"No article matches {query!r}: nothing to compare.")
-            ids = r.retrieved_doc_ids[: max(2, max_articles)]
+            # retrieve synced the store again: describe the articles from its view of it
+            catalog = self.store.catalog().articles
+            ids = [d for d in r.retrieved_doc_ids if d in catalog][: max(2, max_articles)]
         else:
             raise InputError("Give a query or two or more article ids to compare.")
         if len(ids) < 2:

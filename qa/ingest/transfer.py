@@ -350,7 +350,7 @@ def import_library(
             raise
     in_batch: list[IngestResult] = []  # the results of the articles not yet written
     with _written_only(results, in_batch), store.write_lock():
-        catalog = store.refresh().articles
+        store.refresh()
         batch: list[ArticleWrite] = []
         done = 0
 
@@ -372,7 +372,7 @@ def import_library(
                 continue
             if any(w.article.doc_id == article.doc_id for w in batch):
                 flush()  # a repeated doc id: the later record wins, as in an ingest
-            old = catalog.get(article.doc_id)
+            old = store.catalog().articles.get(article.doc_id)  # with the batches written so far
             status: IngestStatus
             if old is not None and old.content_hash == article.content_hash:
                 status = "unchanged"

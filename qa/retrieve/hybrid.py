@@ -18,7 +18,7 @@ from qa.retrieve.evidence import MODEL_CANDIDATES, Candidate, features, select
 from qa.retrieve.lexical import Key, LexicalIndex
 from qa.retrieve.links import TitleIndex
 from qa.settings import Settings
-from qa.store import Store
+from qa.store import Catalog, Store
 from qa.text.words import content_words
 from qa.types import Evidence, Filters, Sentence, elapsed_ms
 
@@ -123,16 +123,20 @@ class Retriever:
         s = self.settings
         k = k or s.k
         timings: dict[str, float] = {}
-        by_relevance, doc_rank = self.candidates(question, filters, timings)
+        # One view of the library for the whole question (the store swaps in a new catalog when
+        # another thread syncs): a sentence must not be chosen from one view and described from
+        # another (an article deleted in between was a KeyError in a server under a writer).
+        view = self.store.catalog()
+        catalog = view.articles
+        by_relevance, doc_rank = self.candidates(question, filters, timings, view=view)
         t = time.perf_counter()
         chosen = select(
             by_relevance, k, s.score_margin, s.redundancy_threshold, s.evidence_threshold
         )
         covered = False
         if recency:
-            pool = by_relevance + self._recent_mentions(question, filters or Filters())
-            chosen, covered = newest_first(chosen, pool, k, s.recency_margin,
-                                           self.store.catalog().articles, question)
+            pool = by_relevance + self._recent_mentions(question, filters or Filters(), catalog)
+            chosen, covered = newest_first(chosen, pool, k, s.recency_margin, catalog, question)
         confidence = self._answerable(question, by_relevance)
         if recency and covered:
             # "What is the latest on Twitter?" is answered by the newest report that names
@@ -140,7 +144,6 @@ class Retriever:
             # questions, so a report naming every word of the topic makes it answerable.
             confidence = max(confidence, s.abstain_threshold)
         timings["select"] = elapsed_ms(t)
-        catalog = self.store.catalog().articles
 
         def to_evidence(c: Candidate) -> Evidence:
             meta = catalog[c.hit.doc_id]
@@ -182,15 +185,18 @@ class Retriever:
         question: str,
         filters: Filters | None = None,
         timings: dict[str, float] | None = None,
+        view: Catalog | None = None,
     ) -> tuple[list[Candidate], list[str]]:
         """Every candidate sentence, most relevant first (the first MODEL_CANDIDATES with the
-        evidence model's probability), and the doc ids in fused rank order."""
+        evidence model's probability), and the doc ids in fused rank order. Only articles of
+        `view` (the store's catalog now when None) are candidates."""
         s = self.settings
         question = canonical(question)
         filters = filters or Filters()
         timings = {} if timings is None else timings
         t0 = time.perf_counter()
-        catalog = self.store.catalog().articles
+        view = self.store.catalog() if view is None else view
+        catalog = view.articles
         self.lexical.ensure(self.store)
         timings["lexical_index"] = elapsed_ms(t0)
 
@@ -216,9 +222,12 @@ class Retriever:
 
         t = time.perf_counter()
         cands: dict[Key, Candidate] = {}
+        # The store reads Chroma through its catalog of now, which another thread's sync may
+        # have moved past this question's view: only the view's articles are candidates.
         for h in dense_hits:
-            cands[(h.doc_id, h.index)] = Candidate(hit=h, dense=h.similarity)
-        missing = [key for key, _ in lexical_hits if key not in cands]
+            if h.doc_id in catalog:
+                cands[(h.doc_id, h.index)] = Candidate(hit=h, dense=h.similarity)
+        missing = [key for key, _ in lexical_hits if key not in cands and key[0] in catalog]
         if missing:
             for key, h in self.store.get_sentence_records(missing).items():
                 dense = float(qv @ h.vector) if h.vector is not None else 0.0
@@ -232,7 +241,7 @@ class Retriever:
 
         for c in cands.values():
             c.relevance = self._relevance(c)
-        linked = self._follow_links(question, qv, cands, filters, lex_score, catalog)
+        linked = self._follow_links(question, qv, cands, filters, lex_score, view)
 
         rrf = float(s.rrf_k)
         for ranked in (
@@ -265,8 +274,8 @@ class Retriever:
                 doc_rank.append(c.hit.doc_id)
         return by_relevance, doc_rank
 
-    def _recent_mentions(self, question: str, filters: Filters, pool: int = 400,
-                         fetch: int = 24) -> list[Candidate]:
+    def _recent_mentions(self, question: str, filters: Filters, catalog: dict[str, Any],
+                         pool: int = 400, fetch: int = 24) -> list[Candidate]:
         """For a "latest" question: sentences of the newest dated articles that name every
         content word of the question, from a wide BM25 pool. The candidates of a question
         are its best matches whatever their date; the newest report of a much-covered topic
@@ -274,7 +283,6 @@ class Retriever:
         topic = content_words(canonical(question))
         if not topic:
             return []
-        catalog = self.store.catalog().articles
 
         def dated(doc_id: str) -> bool:
             m = catalog.get(doc_id)
@@ -332,7 +340,7 @@ class Retriever:
         cands: dict[Key, Candidate],
         filters: Filters,
         lex_score: dict[Key, float],
-        catalog: dict[str, Any],
+        view: Catalog,
     ) -> dict[str, float]:
         """Articles named by the question or by the best sentences, with the relevance bonus
         their sentences get; their sentences join the candidates.
@@ -344,7 +352,7 @@ class Retriever:
         s = self.settings
         if s.link_bonus <= 0 and s.question_link_bonus <= 0:
             return {}
-        self.titles.ensure(self.store.catalog().fingerprint(), catalog)
+        self.titles.ensure(view.fingerprint(), view.articles)
         parent: dict[str, float] = {}  # linked doc -> relevance of the sentence that names it
         top = sorted(cands.values(), key=lambda c: -c.relevance)[: s.link_sources]
         if s.question_link_bonus > 0 and top:
@@ -361,7 +369,7 @@ class Retriever:
         hits = self.store.query_sentences(qv, 8 * len(linked), filters, doc_ids=linked)
         for h in hits:
             key = (h.doc_id, h.index)
-            if key not in cands:
+            if key not in cands and h.doc_id in view.articles:
                 c = Candidate(hit=h, dense=h.similarity, lexical=lex_score.get(key, 0.0))
                 c.relevance = self._relevance(c)
                 cands[key] = c

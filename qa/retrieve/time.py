@@ -22,6 +22,8 @@ from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
+from qa.text.dates import DATEPARSER_LOCK
+
 __all__ = ["TimeQuery", "understand", "event_date", "named_days"]
 
 # Words that ask for the newest reporting rather than for a period.
@@ -130,6 +132,11 @@ def _period_parser(as_of: date) -> Any:
     return DateDataParser(languages=["en"], settings=_settings(as_of))
 
 
+def _date_data(as_of: date, text: str) -> Any:
+    with DATEPARSER_LOCK:
+        return _period_parser(as_of).get_date_data(text)
+
+
 def _span(day: date, period: str, phrase: str, as_of: date) -> tuple[date, date]:
     """The days a date expression covers: a day, its week (to the as-of date for "this week"),
     its month, or its year."""
@@ -175,7 +182,7 @@ def understand(question: str, as_of: date | None = None) -> TimeQuery:
 
     if _MAYBE.search(text):
         for phrase, start, end, op, parse in _dates(text, removed):
-            period = _period_parser(as_of).get_date_data(parse)
+            period = _date_data(as_of, parse)
             if period is None or period.date_obj is None:
                 continue
             day = period.date_obj.date()
@@ -236,7 +243,8 @@ def _dates(text: str, taken: list[tuple[int, int]]) -> list[tuple[str, int, int,
     searched.append(text[pos:])
     origin.extend(range(pos, len(text)))
     flat = "".join(searched)
-    found = search_dates(flat, languages=["en"], settings=_settings(date.today())) or []
+    with DATEPARSER_LOCK:
+        found = search_dates(flat, languages=["en"], settings=_settings(date.today())) or []
     spans: list[tuple[int, int]] = []
     cursor = 0
     for phrase, _ in found:
@@ -313,7 +321,7 @@ def event_date(sentence: str, published: date | None) -> tuple[date | None, str 
             # An undated article gives "on Monday, September 11" no year to read it in: today's
             # would put a past event in the wrong year. Only a date with its year stands alone.
             continue
-        data = _period_parser(base).get_date_data(parse)
+        data = _date_data(base, parse)
         if data is None or data.date_obj is None:
             continue
         got = data.date_obj.date()
@@ -332,7 +340,7 @@ def named_days(text: str, as_of: date | None = None) -> list[tuple[int, int, dat
         return []
     out = []
     for _phrase, start, end, _op, parse in _dates(text, []):
-        data = _period_parser(as_of).get_date_data(parse)
+        data = _date_data(as_of, parse)
         if data is not None and data.date_obj is not None and (data.period or "day") == "day":
             out.append((start, end, data.date_obj.date()))
     return out

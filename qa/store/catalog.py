@@ -123,15 +123,17 @@ class Catalog:
     def changed(self) -> None:
         self._fingerprint = None
 
-    def remember(self, meta: ArticleMeta) -> None:
-        """A version this process has just committed."""
-        self.articles[meta.doc_id] = meta
-        self.changed()
-
-    def forget(self, doc_id: str) -> None:
-        """An article this process has just deleted."""
-        self.articles.pop(doc_id, None)
-        self.changed()
+    def updated(self, remembered: Iterable[ArticleMeta] = (), forgotten: Iterable[str] = ()) -> Catalog:
+        """A new catalog with these versions committed and these articles deleted; this one is
+        left as it was. Copy-on-write because a server answers in several threads, each reading
+        one catalog for its whole question while another thread syncs or writes: changed in
+        place, an article deleted midway was a KeyError."""
+        articles = dict(self.articles)
+        for meta in remembered:
+            articles[meta.doc_id] = meta
+        for doc_id in forgotten:
+            articles.pop(doc_id, None)
+        return Catalog(articles)
 
     def listing(self, query: str | None = None, filters: Filters | None = None) -> list[ArticleInfo]:
         """The committed articles, by doc_id; `query` keeps those whose title, source or id

@@ -20,7 +20,7 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +63,7 @@ class Store:
         self._write_lock = locks.WriteLock(self.home)
         self._access = locks.SharedLock()  # Chroma calls read; a reopen (`sync`) writes
         self._sync_lock = threading.Lock()
+        self._catalog_lock = threading.Lock()  # one catalog update at a time (copy, then swap)
         self._catalog: Catalog | None = None
         self._journal = Journal(self.home, prefix, url)
         self._token = token
@@ -181,16 +182,18 @@ class Store:
                 self._open(self._token)
 
     def _refresh_articles(self, doc_ids: set[str]) -> None:
-        catalog = self.catalog()
         ids = sorted(doc_ids)
-        found: set[str] = set()
+        found: list[ArticleMeta] = []
         for start in range(0, len(ids), PAGE):
             got = self._call(self.articles.get, ids=ids[start : start + PAGE], include=["metadatas"])
             for doc_id, m in zip(got["ids"], got["metadatas"], strict=True):
-                catalog.remember(ArticleMeta.from_record(doc_id, m))
-                found.add(doc_id)
-        for doc_id in doc_ids - found:
-            catalog.forget(doc_id)
+                found.append(ArticleMeta.from_record(doc_id, m))
+        self._swap_catalog(found, doc_ids - {m.doc_id for m in found})
+
+    def _swap_catalog(self, remembered: Iterable[ArticleMeta] = (), forgotten: Iterable[str] = ()) -> None:
+        """Replace the catalog by an updated copy (a request holding the old one keeps it whole)."""
+        with self._catalog_lock:
+            self._catalog = self.catalog().updated(remembered, forgotten)
 
     def _committed(self, doc_ids: Sequence[str] | None) -> None:
         """Note a committed write in the change log (None: anything may have changed)."""
@@ -378,8 +381,8 @@ class Store:
         # The commit points: the article records, written atomically by Chroma in one call
         # (a group larger than a page commits page by page).
         self._upsert(self.articles, articles)
+        self._swap_catalog([ArticleMeta.from_write(w) for w in writes])
         for w in writes:
-            self.catalog().remember(ArticleMeta.from_write(w))
             previous = old[w.article.doc_id]
             if previous is not None and previous.version != w.version:
                 self._delete_where(records.other_versions_where(w.article.doc_id, w.version))
@@ -401,7 +404,7 @@ class Store:
         meta = self._meta(doc_id)
         entries = self._journal.begin([(doc_id, {meta.version})])
         self._call(self.articles.delete, ids=[doc_id])  # invisible from here on
-        self.catalog().forget(doc_id)
+        self._swap_catalog(forgotten=[doc_id])
         self._delete_where(records.other_versions_where(doc_id, None))
         self._committed([doc_id])
         self._journal.end(entries)
@@ -436,7 +439,7 @@ class Store:
     def refresh(self) -> Catalog:
         """Read the catalog afresh from the article records."""
         catalog = Catalog.from_records(self._pages(self.articles, include=["metadatas"]))
-        with self._write_lock.guard:
+        with self._write_lock.guard, self._catalog_lock:
             self._catalog = catalog
         return catalog
 

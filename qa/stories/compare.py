@@ -20,6 +20,7 @@ from typing import Literal
 
 import numpy as np
 
+from qa.text.dates import DATEPARSER_LOCK
 from qa.text.words import content_words
 from qa.types import (
     Answer,
@@ -97,7 +98,8 @@ def _date_key(span: str) -> str:
 
     has_year = bool(re.search(r"\d{4}", span))
     has_day = bool(re.search(r"\b\d{1,2}(?:st|nd|rd|th)?\b", re.sub(r"\d{4}", "", span)))
-    got = dateparser.parse(span, languages=["en"], settings={"PREFER_DAY_OF_MONTH": "first"})
+    with DATEPARSER_LOCK:
+        got = dateparser.parse(span, languages=["en"], settings={"PREFER_DAY_OF_MONTH": "first"})
     if got is None:
         return low
     parts = [f"{got.year:04d}" if has_year else "", f"{got.month:02d}", f"{got.day:02d}" if has_day else ""]

@@ -213,24 +213,31 @@ class StoryIndex:
             self._load(self._connect())
 
     # --- reading -------------------------------------------------------------------------------
+    # Readers take the lock too: a refresh in another thread swaps the two maps, and a writer in
+    # this process edits them in place; a reader between those steps could see a story listing
+    # an article the members no longer hold (a KeyError in a server answering while it ingests).
     def __len__(self) -> int:
         """Articles placed in stories (as of the last refresh)."""
-        return len(self._members)
+        with self._lock:
+            return len(self._members)
 
     def story_of(self, doc_id: str) -> str | None:
-        m = self._members.get(doc_id)
-        return m.story_id if m else None
+        with self._lock:
+            m = self._members.get(doc_id)
+            return m.story_id if m else None
 
     def copies(self, doc_id: str) -> list[Member]:
         """The other articles of `doc_id`'s story, in the order they joined."""
-        m = self._members.get(doc_id)
-        if m is None:
-            return []
-        return [self._members[d] for d in self._stories.get(m.story_id, []) if d != doc_id]
+        with self._lock:
+            m = self._members.get(doc_id)
+            if m is None:
+                return []
+            return [self._members[d] for d in self._stories.get(m.story_id, []) if d != doc_id]
 
     def stories(self) -> dict[str, list[Member]]:
         """story_id -> its articles, in the order they joined."""
-        return {s: [self._members[d] for d in ds] for s, ds in self._stories.items()}
+        with self._lock:
+            return {s: [self._members[d] for d in ds] for s, ds in self._stories.items()}
 
     # --- writing (under the store's write lock) ------------------------------------------------
     def add(self, articles: Iterable[Article]) -> dict[str, str]:

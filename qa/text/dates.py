@@ -1,9 +1,15 @@
 """Publication dates: ISO dates and datetimes checked and normalized at ingest, and as day
-numbers, the form range filters compare."""
+numbers, the form range filters compare; and the one lock every call into dateparser holds."""
 
 from __future__ import annotations
 
+import threading
 from datetime import date, datetime
+
+# dateparser keeps shared state in its parsers and search objects and is not thread-safe
+# (scrapinghub/dateparser#441, #813); a server answers in several threads, so every call into it
+# (qa.retrieve.time, qa.stories.compare) holds this lock (a call takes about a millisecond).
+DATEPARSER_LOCK = threading.Lock()
 
 
 def normalize_date(value: str) -> str:

@@ -34,10 +34,12 @@ def test_soak(store: str, tmp_path: Path) -> None:
     assert out.exists(), got.stdout[-2000:] + got.stderr[-3000:]
     report = json.loads(out.read_text())
     print(json.dumps({k: v for k, v in report.items() if k != "server_log_tail"}, indent=1))
-    assert report["errors"] == 0, report["error_samples"]
+    # The server's own log names the cause of a failed request (the client sees only Gradio's
+    # "the upstream app raised an exception").
+    assert report["errors"] == 0, (report["error_samples"], report["server_log_tail"])
     assert report["inconsistent"] == 0, report["inconsistent_samples"]
     assert report["writer_exit"] == 0 and report["writer_operations"] >= 20 and report["deletes"] >= 1
     assert report["requests"] >= 100
-    assert report["tracebacks_in_server_log"] == 0
+    assert report["tracebacks_in_server_log"] == 0, report["server_log_tail"]
     assert report["growth_ratio"] < 1.25, "the server's memory grew during the soak"
     assert got.returncode == 0
