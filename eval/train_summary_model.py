@@ -16,8 +16,8 @@ pieces without a stop left out), with the FEATURES of qa/summarize/scorer.py.
 
 Model: scikit-learn's L2 logistic regression on standardized features; the JSON keeps the means,
 scales and coefficients, applied with numpy at run time. Choice: the regularization C, then the
-word budget and the long-sentence cut of SelectionParams (the novelty weight is set: see
-SELECTION_GRID), each by
+word budget, the long-sentence cut and the score floor (`stop_score`) of SelectionParams (the
+novelty weight is set: see SELECTION_GRID), each by
 ROUGE-1 + ROUGE-2 + ROUGE-Lsum of the real `select_sentences` on held-out folds of the tune items
 (5 folds, 3 seeded repeats, the model refitted on the other folds every time); the knobs in use
 are kept unless a setting beats them by more than TOLERANCE (fold noise). `--write` fits
@@ -64,6 +64,9 @@ SELECTION_GRID = {
     # single-article items cannot measure (here 0 and 0.5 come within fold noise of each other).
     "novelty_weight": (0.5,),
     "max_words": (50, 60, 1000),
+    # Beyond two sentences, a further one only if its standardized score (less the novelty
+    # penalty) is above this; None: the word budget alone decides the length.
+    "stop_score": (None, -0.5, 0.0, 0.5),
 }
 
 

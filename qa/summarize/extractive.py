@@ -54,7 +54,7 @@ class Summarizer:
 
         Sentences are picked by qa.summarize.select (a sentence model fitted on CNN/DailyMail
         tune items, a novelty penalty, no near-duplicates, a word budget adapting to the
-        articles) and cited at their stored spans.
+        articles, no below-average sentence beyond the second) and cited at their stored spans.
         """
         t0 = time.perf_counter()
         if not doc_ids:

@@ -7,8 +7,9 @@ within each article; with several articles, how strongly the other articles echo
 added. Furniture (captions, bylines, datelines, tags, fragments) is never a candidate, and
 over-long sentences, or pieces that end without a stop, only when an article has nothing else.
 Sentences are taken greedily by score less a novelty penalty (MMR: the weight times the highest
-cosine to a sentence already chosen), never two near-duplicates, until the length rule is met;
-the result is in reading order.
+cosine to a sentence already chosen), never two near-duplicates, until the length rule is met or,
+once MIN_KEPT sentences are chosen, the best one left scores below `stop_score` (standardized
+scores: 0 is the article's mean); the result is in reading order.
 
 Length rule, in words: an article of W words (furniture aside) gets a budget of
 `word_budget` words (60, chosen on the tune items, whose articles run 260 to 990 words and whose
@@ -34,6 +35,7 @@ from qa.text.words import summary_words
 
 __all__ = [
     "DEFAULT_PARAMS",
+    "MIN_KEPT",
     "SelectionParams",
     "article_budget",
     "candidate_indices",
@@ -51,13 +53,14 @@ SINGLE_CAP = 5
 MULTI_CAP = 10
 LENGTH_RATIO = 3.0  # a long article's budget grows by `growth` budgets per this factor of words
 MIN_WORDS = 4  # shorter pieces are fragments ("The", "Lifeline?", "(left)") or tags
+MIN_KEPT = 2  # the score floor (SelectionParams.stop_score) never cuts a summary below this
 
 
 @dataclass(frozen=True)
 class SelectionParams:
     """The knobs of the selection rule.
 
-    `word_budget` and `max_words` were chosen on the CNN/DailyMail tune items by
+    `word_budget`, `max_words` and `stop_score` were chosen on the CNN/DailyMail tune items by
     eval/train_summary_model.py (cross-validated, the model refitted in every fold); the
     others shape lengths and articles the tune items do not hold (short or very long articles,
     several articles at once) and are set, not fitted (`novelty_weight` too: on those
@@ -70,6 +73,10 @@ class SelectionParams:
     """MMR: a candidate's standardized score loses this times its highest cosine to the chosen."""
     max_words: int = 60
     """Longer sentences are skipped: in news pages they are captions fused to text or quote runs."""
+    stop_score: float | None = 0.0
+    """Beyond MIN_KEPT sentences, one is added only if its score less its novelty penalty is above
+    this, whatever words the budget leaves (None: the budget alone decides). 0 is the article's
+    mean: a below-average sentence costs ROUGE precision more than it adds recall (CV on tune)."""
     short_share: float = 0.3
     """A short article's budget is at most this share of its words (60 words at 200)."""
     flat_words: float = 1000.0
@@ -286,23 +293,28 @@ def select_sentences(
     chosen: list[int] = []
     left = sorted(candidates, key=lambda i: (docs[i], positions[i], i))
 
-    def best(allowed: list[int]) -> int:
-        """The allowed candidate of highest score less its novelty penalty; ties: the earlier."""
+    def best(allowed: list[int]) -> tuple[int, float]:
+        """The allowed candidate of highest score less its novelty penalty, and that value;
+        ties: the earlier."""
         values = [
             score[i] - params.novelty_weight * max((float(vecs[i] @ vecs[j]) for j in chosen),
                                                    default=0.0)
             for i in allowed
         ]
-        return allowed[int(np.argmax(values))]
+        k = int(np.argmax(values))
+        return allowed[k], values[k]
 
-    def take_best(allowed: list[int]) -> int | None:
-        """Take the best allowed candidate that repeats nothing chosen; the repeats are dropped."""
+    def take_best(allowed: list[int], floor: float | None = None) -> int | None:
+        """Take the best allowed candidate that repeats nothing chosen; the repeats are dropped.
+        None when nothing is left, or when that candidate's value is below `floor`."""
         while allowed:
-            i = best(allowed)
+            i, value = best(allowed)
             left.remove(i)
             allowed.remove(i)
             if not any(is_near_duplicate(sentences[i], sentences[j], vecs[i], vecs[j])
                        for j in chosen):
+                if floor is not None and value < floor:
+                    return None
                 chosen.append(i)
                 room[int(docs[i])] -= lengths[i]
                 return int(docs[i])
@@ -316,6 +328,7 @@ def select_sentences(
                 break
             uncovered.discard(taken)
     while len(chosen) < cap and sum(lengths[j] for j in chosen) < budget:
-        if take_best([i for i in left if room[int(docs[i])] > 0]) is None:
+        floor = params.stop_score if len(chosen) >= MIN_KEPT else None
+        if take_best([i for i in left if room[int(docs[i])] > 0], floor) is None:
             break
     return sorted(chosen, key=lambda i: (docs[i], positions[i], i))

@@ -1,12 +1,16 @@
-"""Sentence selection of the offline summarizer, on hand-built sentences and vectors (no model)."""
+"""Sentence selection of the offline summarizer, on hand-built sentences, vectors and models."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
+from qa.summarize.scorer import FEATURES, SentenceModel
 from qa.summarize.select import (
     DEFAULT_PARAMS,
+    MIN_KEPT,
     MULTI_CAP,
     SINGLE_CAP,
     article_budget,
@@ -246,3 +250,40 @@ def test_long_sentences_are_avoided_but_not_to_the_point_of_no_summary() -> None
     assert 0 not in single(sents, unit_vectors(21))
     only_long = [sentence(i, words=80) for i in range(10)]
     assert single(only_long, unit_vectors(10))
+
+
+def _letters(n: int) -> str:
+    """A word of letters only, distinct for each n (the digit feature must stay off)."""
+    return "".join(chr(ord("a") + int(d)) for d in str(n))
+
+
+def _plain(tag: int, words: int = 10) -> str:
+    return "Officials " + " ".join(f"item{_letters(tag)}x{_letters(j)}" for j in range(words - 1)) + "."
+
+
+def _number_model() -> SentenceModel:
+    """Scores a sentence by whether it holds a digit, nothing else."""
+    coef = np.zeros(len(FEATURES))
+    coef[FEATURES.index("number")] = 1.0
+    ones = np.ones(len(FEATURES))
+    return SentenceModel(mean=np.zeros(len(FEATURES)), scale=ones, coef=coef, intercept=0.0)
+
+
+def test_below_average_sentences_are_not_added_to_fill_the_budget() -> None:
+    sents = [_plain(i) for i in range(30)]  # 300 words: a 60-word budget, six 10-word sentences
+    sents[7] = sents[7][:-1] + " in 2014."
+    sents[19] = sents[19][:-1] + " for 300 dollars."
+    vecs = unit_vectors(30)
+    model = _number_model()
+    assert DEFAULT_PARAMS.stop_score is not None
+    chosen = single(sents, vecs, model=model)
+    assert chosen == [7, 19]  # the two that stand out; every other one is below the mean
+    budget_only = single(sents, vecs, model=model, params=replace(DEFAULT_PARAMS, stop_score=None))
+    assert set(chosen) < set(budget_only) and len(budget_only) == SINGLE_CAP
+
+
+def test_the_score_floor_never_cuts_below_the_minimum() -> None:
+    sents = [_plain(i) for i in range(30)]
+    sents[12] = sents[12][:-1] + " in 2014."  # one sentence stands out, the rest are below average
+    chosen = single(sents, unit_vectors(30), model=_number_model())
+    assert 12 in chosen and len(chosen) == MIN_KEPT
