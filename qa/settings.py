@@ -186,11 +186,17 @@ class Settings(BaseSettings):
     )
     max_links: int = Field(default=4, description="At most this many linked articles per question.")
     evidence_threshold: float = Field(
-        default=0.4,
+        default=0.3,
         description="A sentence beyond the score margin is still cited when the evidence model "
         "(qa/retrieve/evidence_model.json, fitted on tune questions) gives it at least this "
         "probability of being evidence (chosen by cross-validation on tune); above 1 turns the "
         "model off.",
+    )
+    evidence_neighbour: bool = Field(
+        default=True,
+        description="When the most probable cited sentence lacks the kind of thing the question "
+        "asks for (a number for 'how many', a name for 'which'...), the next sentence of its "
+        "article is cited too (chosen by cross-validation on tune; eval/CALIBRATION.md).",
     )
     evidence_model: Path | None = Field(
         default=None,

@@ -3,12 +3,17 @@ which sentences are cited (how answerable the question is: qa.retrieve.answerabi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qa.retrieve import evidence_model
+from qa.retrieve.answerability import expected_type, has_type
 from qa.store import SentenceHit
 from qa.text.words import content_words
+
+if TYPE_CHECKING:
+    from qa.retrieve.lexical import LexicalIndex
 
 MODEL_CANDIDATES = 20
 """The evidence model judges this many of the most relevant candidates (as it was fitted)."""
@@ -28,8 +33,18 @@ class Candidate:
     preference: float = 0.0  # taken from relevance for ranking only (why-questions: no reason)
 
 
-def features(top: list[Candidate], catalog: dict[str, Any]) -> list[list[float]]:
+def features(
+    top: list[Candidate], catalog: dict[str, Any], question: str, lexical: LexicalIndex
+) -> list[list[float]]:
     """The evidence model's features of candidates given most relevant first."""
+    kind = expected_type(question)
+    qterms = lexical.terms(question)
+    weights = {t: lexical.idf(t) for t in qterms}
+    total = sum(weights.values()) or 1.0
+    held = [qterms & lexical.terms(c.hit.text) for c in top]
+    # The rarest question word any candidate holds: the question's subject, as the library has it.
+    found = set().union(*held) if held else set()
+    rarest = max(found, key=lambda t: weights[t]) if found else None
     doc_rank: dict[str, int] = {}
     rows = []
     for rank, c in enumerate(top):
@@ -48,6 +63,10 @@ def features(top: list[Candidate], catalog: dict[str, Any]) -> list[list[float]]
                 bridged=c.bridged,
                 n_sentences=catalog[c.hit.doc_id].n_sentences,
                 text=c.hit.text,
+                type_match=kind != "other" and has_type(c.hit.text, kind, question),
+                type_asked=kind != "other",
+                coverage=sum(weights[t] for t in held[rank]) / total,
+                rarest=rarest is not None and rarest in held[rank],
             )
         )
     return rows
@@ -83,6 +102,37 @@ def select(
             continue
         chosen.append(c)
     return chosen
+
+
+def with_neighbour(
+    chosen: list[Candidate],
+    question: str,
+    neighbours: Callable[[Candidate], list[Candidate]],
+    k: int,
+) -> list[Candidate]:
+    """`chosen` with the next sentence of the most probable one's article (the previous one
+    after an article's last sentence) when that sentence does not hold the kind of thing the
+    question asks for, or the kind is not recognised: a news sentence that names the event is
+    often followed by the one that gives the name, number or date asked for. The neighbour
+    takes the least probable place when `chosen` is full. Only when the evidence model judged
+    the candidates (not for why-questions, which prefer reasons by another rule).
+
+    `neighbours(c)`: c's next and previous sentences in its article, in that order, as far as
+    they exist. Chosen on tune questions (eval/train_evidence_model.py, eval/CALIBRATION.md).
+    """
+    if not chosen or chosen[0].probability is None:
+        return chosen
+    first = chosen[0]
+    kind = expected_type(question)
+    if kind != "other" and has_type(first.hit.text, kind, question):
+        return chosen
+    near = neighbours(first)
+    if not near:
+        return chosen
+    n = near[0]
+    if any((c.hit.doc_id, c.hit.index) == (n.hit.doc_id, n.hit.index) for c in chosen):
+        return chosen
+    return [*chosen, n] if len(chosen) < k else [*chosen[: k - 1], n]
 
 
 def _redundant(a: Candidate, b: Candidate, threshold: float) -> bool:

@@ -1,5 +1,6 @@
 """The probability that a retrieved sentence is evidence for the question: a logistic model over
-retrieval features, fitted on the development sets by eval/train_evidence_model.py."""
+retrieval features and what the sentence holds of the question (its rarest words, the kind of
+thing it asks for), fitted on tune questions by eval/train_evidence_model.py."""
 
 from __future__ import annotations
 
@@ -29,6 +30,10 @@ FEATURES = (
     "log_index",  # log(1 + sentence index)
     "log_words",  # log of the sentence's word count
     "top",  # 1 for the most relevant sentence
+    "type_match",  # holds the kind of thing the question asks for (a number for "how many"...)
+    "type_asked",  # 1 when the question's kind is recognised (type_match can be 1 at all)
+    "coverage",  # IDF-weighted share of the question's words the sentence holds
+    "rarest",  # holds the rarest question word that any candidate holds
 )
 MAX_RANK = 19
 MAX_DOC_RANK = 5
@@ -49,6 +54,10 @@ def feature_row(
     bridged: bool,
     n_sentences: int,
     text: str,
+    type_match: bool,
+    type_asked: bool,
+    coverage: float,
+    rarest: bool,
 ) -> list[float]:
     """The FEATURES of one candidate, in order."""
     return [
@@ -67,6 +76,10 @@ def feature_row(
         math.log1p(index),
         math.log(max(1, len(text.split()))),
         float(rank == 0),
+        float(type_match),
+        float(type_asked),
+        coverage,
+        float(rarest),
     ]
 
 

@@ -14,7 +14,7 @@ from qa.embed.base import Embedder
 from qa.retrieve import answerability as answerability_model
 from qa.retrieve import evidence_model
 from qa.retrieve.answerability import expected_type, has_type
-from qa.retrieve.evidence import MODEL_CANDIDATES, Candidate, features, select
+from qa.retrieve.evidence import MODEL_CANDIDATES, Candidate, features, select, with_neighbour
 from qa.retrieve.lexical import Key, LexicalIndex
 from qa.retrieve.links import TitleIndex
 from qa.settings import Settings
@@ -128,11 +128,14 @@ class Retriever:
         # another (an article deleted in between was a KeyError in a server under a writer).
         view = self.store.catalog()
         catalog = view.articles
-        by_relevance, doc_rank = self.candidates(question, filters, timings, view=view)
+        by_relevance, doc_rank, qv = self._candidates(question, filters, timings, view)
         t = time.perf_counter()
         chosen = select(
             by_relevance, k, s.score_margin, s.redundancy_threshold, s.evidence_threshold
         )
+        if s.evidence_neighbour:
+            chosen = with_neighbour(chosen, canonical(question),
+                                    lambda c: self._neighbours(c, by_relevance, qv), k)
         covered = False
         if recency:
             pool = by_relevance + self._recent_mentions(question, filters or Filters(), catalog)
@@ -190,6 +193,17 @@ class Retriever:
         """Every candidate sentence, most relevant first (the first MODEL_CANDIDATES with the
         evidence model's probability), and the doc ids in fused rank order. Only articles of
         `view` (the store's catalog now when None) are candidates."""
+        by_relevance, doc_rank, _ = self._candidates(question, filters, timings, view)
+        return by_relevance, doc_rank
+
+    def _candidates(
+        self,
+        question: str,
+        filters: Filters | None,
+        timings: dict[str, float] | None,
+        view: Catalog | None,
+    ) -> tuple[list[Candidate], list[str], np.ndarray]:
+        """`candidates`, and the question's vector."""
         s = self.settings
         question = canonical(question)
         filters = filters or Filters()
@@ -265,14 +279,26 @@ class Retriever:
                     c.relevance -= s.reason_penalty
         by_relevance = sorted(cands.values(), key=lambda c: -c.relevance)
         if not reasons:  # the evidence model was fitted on factoid questions only
-            self._estimate(by_relevance, catalog)
+            self._estimate(question, by_relevance, catalog)
         timings["score"] = elapsed_ms(t)
 
         doc_rank: list[str] = []
         for c in sorted(cands.values(), key=lambda c: -c.fused):
             if c.hit.doc_id not in doc_rank:
                 doc_rank.append(c.hit.doc_id)
-        return by_relevance, doc_rank
+        return by_relevance, doc_rank, qv
+
+    def _neighbours(self, c: Candidate, ranked: list[Candidate], qv: np.ndarray) -> list[Candidate]:
+        """c's next and previous sentences in its article (as far as they exist): the
+        candidates themselves when they are candidates, else read from the store."""
+        keys = [(c.hit.doc_id, c.hit.index + 1), (c.hit.doc_id, c.hit.index - 1)]
+        known = {(o.hit.doc_id, o.hit.index): o for o in ranked}
+        missing = [key for key in keys if key not in known and key[1] >= 0]
+        for key, h in (self.store.get_sentence_records(missing).items() if missing else ()):
+            n = Candidate(hit=h, dense=float(qv @ h.vector) if h.vector is not None else 0.0)
+            n.relevance = self._relevance(n)
+            known[key] = n
+        return [known[key] for key in keys if key in known]
 
     def _recent_mentions(self, question: str, filters: Filters, catalog: dict[str, Any],
                          pool: int = 400, fetch: int = 24) -> list[Candidate]:
@@ -322,14 +348,14 @@ class Retriever:
         top = answerability_model.by_evidence(ranked)
         return model.probability(answerability_model.feature_row(question, top, self.lexical))
 
-    def _estimate(self, ranked: list[Candidate], catalog: dict[str, Any]) -> None:
+    def _estimate(self, question: str, ranked: list[Candidate], catalog: dict[str, Any]) -> None:
         """Set the evidence model's probability on the first MODEL_CANDIDATES candidates."""
         path = self.settings.evidence_model
         if self.settings.evidence_threshold > 1 or not ranked:
             return
         model = evidence_model.load(path) if path else evidence_model.load()
         top = ranked[:MODEL_CANDIDATES]
-        rows = features(top, catalog)
+        rows = features(top, catalog, question, self.lexical)
         for c, p in zip(top, model.probabilities(rows), strict=True):
             c.probability = float(p)
 

@@ -72,4 +72,9 @@ def test_training_script_fits_reports_and_writes_a_loadable_model(tmp_path: Path
     assert script.main() == 0
     loaded = evidence_model.load(target)
     assert loaded.coef.shape == (len(evidence_model.FEATURES),)
-    assert json.loads(target.read_text())["questions"] == len(items)
+    written = json.loads(target.read_text())
+    assert written["questions"] == len(items)
+    # The threshold and the neighbour rule are chosen among the variants measured on tune.
+    assert written["threshold"] in script.THRESHOLDS and isinstance(written["neighbour"], bool)
+    neighbour = script.measure(items, Settings(), 0.35, neighbour=True)
+    assert neighbour["hotpotqa"][3] >= scores["hotpotqa"][3]  # it only ever adds or swaps

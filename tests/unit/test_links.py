@@ -107,10 +107,12 @@ def test_shipped_evidence_model_loads_and_gives_probabilities() -> None:
     row = evidence_model.feature_row(
         relevance=0.9, best=1.0, dense=0.6, lexical=0.5, chunk=0.5, index=0, rank=1,
         doc_rank=0, linked=False, bridged=False, n_sentences=5, text="A short sentence here.",
+        type_match=True, type_asked=True, coverage=0.8, rarest=True,
     )
     weak = evidence_model.feature_row(
         relevance=0.2, best=1.0, dense=0.1, lexical=0.0, chunk=0.1, index=40, rank=19,
         doc_rank=5, linked=False, bridged=False, n_sentences=80, text="Unrelated words.",
+        type_match=False, type_asked=True, coverage=0.0, rarest=False,
     )
     p = model.probabilities([row, weak])
     assert len(row) == len(evidence_model.FEATURES)
