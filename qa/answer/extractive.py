@@ -36,9 +36,10 @@ def in_date_order(evidence: Sequence[Evidence], order: str) -> list[Evidence]:
 def extractive_pieces(answer: Answer) -> list[str]:
     """The answer's text in the pieces a stream yields (they join into `answer.answer`)."""
     intro, _, _ = answer.answer.partition(": ")
-    pieces = [intro + ":"] if answer.answer.startswith(REPORTS_FROM) else []
+    dated = answer.answer.startswith(REPORTS_FROM)  # reports of several days, in date order
+    pieces = [intro + ":"] if dated else []
     for c in answer.citations:
-        date = f" ({c.published_at[:10]})" if pieces and c.published_at else ""
+        date = f" ({c.published_at[:10]})" if dated and c.published_at else ""
         pieces.append(f"{c.text} [{c.n}]{date}")
     return [p if i == 0 else " " + p for i, p in enumerate(pieces)]
 
