@@ -96,7 +96,8 @@ class ArticleMeta:
 
 @dataclass
 class Catalog:
-    """The committed articles, keyed by doc_id; loaded once and refreshed after writes."""
+    """The committed articles, keyed by doc_id; loaded once, then replaced (never changed in
+    place) after each write or sync: see `updated`."""
 
     articles: dict[str, ArticleMeta] = field(default_factory=dict)
     _fingerprint: str | None = field(default=None, repr=False, compare=False)
@@ -111,17 +112,14 @@ class Catalog:
         return catalog
 
     def fingerprint(self) -> str:
-        # Every query asks for it and hashing every id is not free, so it is kept until
-        # `changed()`, which whatever changes `articles` calls (`remember`, `forget`).
+        # Every query asks for it and hashing every id is not free, so it is kept: a catalog's
+        # articles do not change once it is in use (a change makes a new catalog, `updated`).
         if self._fingerprint is None:
             h = hashlib.sha1()
             for doc_id in sorted(self.articles):
                 h.update(f"{doc_id}@{self.articles[doc_id].version}\n".encode())
             self._fingerprint = h.hexdigest()[:16]
         return self._fingerprint
-
-    def changed(self) -> None:
-        self._fingerprint = None
 
     def updated(self, remembered: Iterable[ArticleMeta] = (), forgotten: Iterable[str] = ()) -> Catalog:
         """A new catalog with these versions committed and these articles deleted; this one is
