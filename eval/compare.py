@@ -31,6 +31,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from qa.embed.base import unit  # noqa: E402
+from qa.evaluation.io import report_json  # noqa: E402
 from qa.stories.compare import Side, compare_sides  # noqa: E402
 from qa.text.sentences import split  # noqa: E402
 from qa.types import Statement  # noqa: E402
@@ -136,10 +137,7 @@ def main() -> None:
                            "distinct_flags_per_pair": flags(distinct_val, t),
                            "n_distinct_pairs": len(distinct_val)},
               "command": f"python eval/compare.py --pairs {shown}"}
-    print(json.dumps(result, indent=2))
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
+    report_json(result, args.out)
 
 
 if __name__ == "__main__":

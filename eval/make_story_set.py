@@ -46,6 +46,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from qa.evaluation.io import report_json  # noqa: E402
 from qa.stories.grouping import StoryIndex, StoryParams, shingles  # noqa: E402
 from qa.text.words import content_words  # noqa: E402
 from qa.types import Article  # noqa: E402
@@ -264,10 +265,7 @@ def main() -> None:
         "tune_same_topic_pairs": len(same_topic_pairs(tune)),
         "command": "python eval/make_story_set.py",
     }
-    print(json.dumps(result, indent=2))
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
+    report_json(result, args.out)
 
 
 if __name__ == "__main__":

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterable, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import BaseModel
 from rich.console import Console
 
 from qa.errors import PartialIngest, QAError
@@ -55,6 +57,23 @@ def _service(home: Path | None, **overrides: object):  # noqa: ANN202 - QA impor
 def _fail(exc: QAError) -> None:
     err.print(plain("error:", "red"), plain(exc.user_message()))
     raise typer.Exit(2)
+
+
+def _print_json(value: BaseModel | Sequence[BaseModel]) -> None:
+    """A record, or a list of them, as one line of JSON on stdout (for --json)."""
+    data = ([v.model_dump(mode="json") for v in value] if isinstance(value, Sequence)
+            else value.model_dump(mode="json"))
+    print(json.dumps(data, ensure_ascii=False))
+
+
+def _print_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
+    """A rich table of one-line cells (a stored title may hold newlines or escape codes)."""
+    from rich.table import Table
+
+    table = Table(*header)
+    for cells in rows:
+        table.add_row(*(plain(cell, one_line=True) for cell in cells))
+    out.print(table)
 
 
 def _date(value: str | None, name: str) -> date | None:
@@ -191,7 +210,7 @@ def ask(
         _fail(exc)
         return
     if as_json:
-        print(json.dumps(answer.model_dump(mode="json"), ensure_ascii=False))
+        _print_json(answer)
         return
     if not stream:
         out.print(plain(answer.answer))
@@ -239,7 +258,7 @@ def timeline(
         _fail(exc)
         return
     if as_json:
-        print(json.dumps(got.model_dump(mode="json"), ensure_ascii=False))
+        _print_json(got)
         return
     if not got.events:
         out.print("No dated events found.")
@@ -273,7 +292,7 @@ def summarize(
         _fail(exc)
         return
     if as_json:
-        print(json.dumps(summary.model_dump(mode="json"), ensure_ascii=False))
+        _print_json(summary)
         return
     out.print(plain(summary.summary))
     for c in summary.citations:
@@ -302,7 +321,7 @@ def compare(
         _fail(exc)
         return
     if as_json:
-        print(json.dumps(comparison.model_dump(mode="json"), ensure_ascii=False))
+        _print_json(comparison)
         return
 
     def said(st: object) -> str:
@@ -339,7 +358,7 @@ def stories(
         _fail(exc)
         return
     if as_json:
-        print(json.dumps([r.model_dump(mode="json") for r in rows], ensure_ascii=False))
+        _print_json(rows)
         return
     for r in rows:
         first, rest = r.copies[0], r.copies[1:]
@@ -361,15 +380,11 @@ def list_(
         _fail(exc)
         return
     if as_json:
-        print(json.dumps([r.model_dump(mode="json") for r in rows], ensure_ascii=False))
+        _print_json(rows)
         return
-    from rich.table import Table
-
-    table = Table("doc_id", "title", "source", "published", "sentences")
-    for r in rows:
-        cells = (r.doc_id, r.title[:60], r.source, (r.published_at or "")[:10], str(r.n_sentences))
-        table.add_row(*(plain(cell, one_line=True) for cell in cells))
-    out.print(table)
+    _print_table(("doc_id", "title", "source", "published", "sentences"),
+                 ((r.doc_id, r.title[:60], r.source, (r.published_at or "")[:10], str(r.n_sentences))
+                  for r in rows))
     out.print(f"{len(rows)} articles")
 
 
@@ -458,16 +473,11 @@ def feeds_list(
         _fail(exc)
         return
     if as_json:
-        print(json.dumps([f.model_dump(mode="json") for f in feeds], ensure_ascii=False))
+        _print_json(feeds)
         return
-    from rich.table import Table
-
-    table = Table("name", "url", "last refresh", "status", "new", "failed", "articles", "last error")
-    for f in feeds:
-        cells = (f.name, f.url, (f.last_refresh or "never")[:19], f.last_status or "", str(f.last_new),
-                 str(f.last_failed), str(f.items), (f.last_error or "")[:80])
-        table.add_row(*(plain(cell, one_line=True) for cell in cells))
-    out.print(table)
+    _print_table(("name", "url", "last refresh", "status", "new", "failed", "articles", "last error"),
+                 ((f.name, f.url, (f.last_refresh or "never")[:19], f.last_status or "", str(f.last_new),
+                   str(f.last_failed), str(f.items), (f.last_error or "")[:80]) for f in feeds))
     out.print(f"{len(feeds)} feeds")
 
 

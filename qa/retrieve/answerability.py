@@ -136,6 +136,18 @@ FEATURES = (
 )
 
 
+def question_words(
+    question: str, texts: list[str], lexical: LexicalIndex
+) -> tuple[set[str], dict[str, float], list[set[str]], str | None]:
+    """The question's content words (stems), their IDF weights, the ones each text holds, and
+    the rarest one any text holds (the question's subject, as the library has it)."""
+    qterms = lexical.terms(question)
+    weights = {t: lexical.idf(t) for t in qterms}
+    held = [qterms & lexical.terms(text) for text in texts]
+    union = set().union(*held)
+    return qterms, weights, held, max(union, key=lambda t: weights[t]) if union else None
+
+
 def feature_row(question: str, top: list[Candidate], lexical: LexicalIndex) -> list[float]:
     """The model's features of a question and its most relevant candidates (up to TOP).
 
@@ -144,15 +156,11 @@ def feature_row(question: str, top: list[Candidate], lexical: LexicalIndex) -> l
     top = top[:TOP]
     if not top:
         return [0.0] * len(FEATURES)
-    qterms = lexical.terms(question)
-    weights = {t: lexical.idf(t) for t in qterms}
+    qterms, weights, found_each, subject = question_words(question, [c.hit.text for c in top], lexical)
     total = sum(weights.values()) or 1.0
-    found_each = [qterms & lexical.terms(c.hit.text) for c in top]
     union = set().union(*found_each)
     missing = [weights[t] for t in qterms - union]
     kind = expected_type(question)
-    # The subject: the rarest question word the top sentences hold.
-    subject = max(union, key=lambda t: weights[t]) if union else None
     with_subject = [c for c, f in zip(top, found_each, strict=True) if subject in f]
     typed = [sum(weights[t] for t in f) / total for c, f in zip(top, found_each, strict=True)
              if has_type(c.hit.text, kind, question)]

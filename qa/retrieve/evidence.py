@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from qa.retrieve import evidence_model
-from qa.retrieve.answerability import expected_type, has_type
+from qa.retrieve.answerability import expected_type, has_type, question_words
 from qa.store import SentenceHit
 from qa.text.words import content_words
 
@@ -38,13 +38,8 @@ def features(
 ) -> list[list[float]]:
     """The evidence model's features of candidates given most relevant first."""
     kind = expected_type(question)
-    qterms = lexical.terms(question)
-    weights = {t: lexical.idf(t) for t in qterms}
+    _, weights, held, rarest = question_words(question, [c.hit.text for c in top], lexical)
     total = sum(weights.values()) or 1.0
-    held = [qterms & lexical.terms(c.hit.text) for c in top]
-    # The rarest question word any candidate holds: the question's subject, as the library has it.
-    found = set().union(*held) if held else set()
-    rarest = max(found, key=lambda t: weights[t]) if found else None
     doc_rank: dict[str, int] = {}
     rows = []
     for rank, c in enumerate(top):
