@@ -8,13 +8,20 @@ Licence: MIT for FRANK; the CNN/DailyMail articles and highlights are for resear
 `validate` items are never read here: they are what eval/summary_dev.py and
 `qa eval summarize --split validate` report on.
 
-Labels: for each tune article, the usual greedy extractive oracle. Starting from nothing, add the
-candidate sentence that most raises ROUGE-1 F + ROUGE-2 F (rouge-score's stemmed tokens) of the
-chosen set against the reference, until no sentence raises it; those sentences are 1, the rest 0.
+Labels (`--labels soft`, the default): soft labels from many oracle summaries. For each tune
+article every set of one to four candidate sentences (ORACLE_SIZES) is scored by ROUGE-1 F +
+ROUGE-2 F (rouge-score's stemmed tokens) against the reference; the ORACLE_TOP best sets get
+softmax weights exp((score - best) / ORACLE_TEMPERATURE), and a sentence's label is the weight of
+the sets that hold it (0..1). One greedy oracle marks a single good summary and calls an
+equally good sentence 0; the soft label says how much a sentence is worth across the good ones
+(held out on tune: +0.2 to +0.4 points of ROUGE-1 + 2 + Lsum at every C, budget and floor tried,
+see eval/CALIBRATION.md). `--labels greedy`: the usual greedy extractive oracle (add the candidate
+that most raises ROUGE-1 F + ROUGE-2 F until none does; those 1, the rest 0), for comparison.
 Candidates are the sentences the selector may choose (select.candidate_indices: furniture and
 pieces without a stop left out), with the FEATURES of qa/summarize/scorer.py.
 
-Model: scikit-learn's L2 logistic regression on standardized features; the JSON keeps the means,
+Model: scikit-learn's L2 logistic regression on standardized features (a soft label p enters as a
+positive row of weight p and a negative row of weight 1 - p); the JSON keeps the means,
 scales and coefficients, applied with numpy at run time. Choice: the regularization C, then the
 word budget, the long-sentence cut and the score floor (`stop_score`) of SelectionParams (the
 novelty weight is set: see SELECTION_GRID), each by
@@ -54,6 +61,11 @@ from summary_dev import (  # noqa: E402
 from qa.summarize.scorer import DEFAULT_PATH, FEATURES, SentenceModel, article_features  # noqa: E402
 from qa.summarize.select import DEFAULT_PARAMS, SelectionParams, candidate_indices  # noqa: E402
 
+# Soft labels: sets of k sentences are enumerated among the first n candidates, (k, n) below
+# (n None: all), so an article of 60 candidates costs about 20,000 ROUGE computations.
+ORACLE_SIZES = ((1, None), (2, None), (3, 25), (4, 12))
+ORACLE_TOP = 50
+ORACLE_TEMPERATURE = 0.05  # in ROUGE-1 F + ROUGE-2 F (0..2); 10 to 50 sets, 0.02 to 0.1: +0.2..0.4
 FOLDS = 5
 REPEATS = 3
 TOLERANCE = 0.2  # points of ROUGE-1 + ROUGE-2 + ROUGE-Lsum (held-out mean over the tune items)
@@ -106,25 +118,73 @@ def oracle(sentences: Sequence[str], reference: Sequence[str], candidates: Seque
         chosen.append(-negative)
 
 
-def examples(article: Article) -> tuple[np.ndarray, np.ndarray]:
-    """Features and oracle labels of an article's candidate sentences (as the selector's)."""
+def soft_oracle(
+    sentences: Sequence[str],
+    reference: Sequence[str],
+    candidates: Sequence[int],
+    top: int = ORACLE_TOP,
+    temperature: float = ORACLE_TEMPERATURE,
+) -> dict[int, float]:
+    """Soft labels: each candidate's share of the softmax weight of the `top` best sets of
+    ORACLE_SIZES sentences by ROUGE-1 F + ROUGE-2 F (the module doc). Candidates in no good set
+    get 0; an article sharing nothing with its reference gets all 0."""
+    from rouge_score import tokenizers
+
+    tokenize = tokenizers.DefaultTokenizer(use_stemmer=True).tokenize
+    ref = tokenize(" ".join(reference))
+    ref1, ref2 = _ngrams(ref, 1), _ngrams(ref, 2)
+    tokens = [tokenize(sentences[i]) for i in candidates]
+    scored: list[tuple[float, tuple[int, ...]]] = []
+    for size, first in ORACLE_SIZES:
+        pool = range(len(candidates) if first is None else min(first, len(candidates)))
+        for chosen in itertools.combinations(pool, size):
+            joined = [t for k in chosen for t in tokens[k]]
+            value = _f1(_ngrams(joined, 1), ref1) + _f1(_ngrams(joined, 2), ref2)
+            if value > 0:
+                scored.append((value, chosen))
+    scored.sort(key=lambda item: (-item[0], item[1]))  # ties: the earlier sentences first
+    best = scored[:top]
+    labels = dict.fromkeys(candidates, 0.0)
+    if not best:
+        return labels
+    weights = np.exp((np.array([v for v, _ in best]) - best[0][0]) / temperature)
+    weights /= weights.sum()
+    for w, (_, chosen) in zip(weights.tolist(), best, strict=True):
+        for k in chosen:
+            labels[candidates[k]] += w
+    return labels
+
+
+def examples(article: Article, labels: str = "soft") -> tuple[np.ndarray, np.ndarray]:
+    """Features and oracle labels (soft: 0..1; greedy: 0 or 1) of an article's candidate
+    sentences (as the selector's)."""
     candidates = candidate_indices(article.sentences)
     if not candidates:
-        return np.zeros((0, len(FEATURES))), np.zeros(0, dtype=int)
+        return np.zeros((0, len(FEATURES))), np.zeros(0)
     x = article_features([article.sentences[i] for i in candidates], article.vectors[candidates])
-    labels = oracle(article.sentences, article.reference, candidates)
-    return x, np.array([int(i in labels) for i in candidates])
+    if labels == "greedy":
+        chosen = oracle(article.sentences, article.reference, candidates)
+        return x, np.array([float(i in chosen) for i in candidates])
+    soft = soft_oracle(article.sentences, article.reference, candidates)
+    return x, np.array([soft[i] for i in candidates])
 
 
 def fit(data: Sequence[tuple[np.ndarray, np.ndarray]], c: float) -> SentenceModel:
-    """The logistic model fitted on the given articles' examples."""
+    """The logistic model fitted on the given articles' examples; a label p in 0..1 counts as a
+    positive of weight p and a negative of weight 1 - p (cross-entropy against p)."""
     from sklearn.linear_model import LogisticRegression
 
     x = np.vstack([d[0] for d in data])
-    y = np.concatenate([d[1] for d in data])
+    p = np.concatenate([d[1] for d in data]).astype(np.float64)
     mean, scale = x.mean(axis=0), x.std(axis=0)
     scale[scale < 1e-9] = 1.0
-    lr = LogisticRegression(C=c, max_iter=5000).fit((x - mean) / scale, y)
+    z = (x - mean) / scale
+    rows, targets = np.vstack([z, z]), np.concatenate([np.ones(len(z)), np.zeros(len(z))])
+    weights = np.concatenate([p, 1.0 - p])
+    keep = weights > 0  # a hard label's zero-weight twin adds nothing
+    lr = LogisticRegression(C=c, max_iter=5000).fit(
+        rows[keep], targets[keep], sample_weight=weights[keep]
+    )
     return SentenceModel(mean=mean, scale=scale, coef=lr.coef_[0].copy(), intercept=float(lr.intercept_[0]))
 
 
@@ -155,16 +215,21 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared eval folder")
     parser.add_argument("--write", action="store_true", help=f"write {DEFAULT_PATH.name}")
+    parser.add_argument(
+        "--labels", choices=("soft", "greedy"), default="soft",
+        help="oracle labels: soft (many oracle summaries, shipped) or greedy (one)",
+    )
     args = parser.parse_args(argv)
 
     from qa.embed.local import local_embedder
 
     articles = prepare(load_items(args.data, ("tune",)), local_embedder())
-    data = [examples(a) for a in articles]
+    data = [examples(a, args.labels) for a in articles]
     score = Scorer()
-    positives = sum(int(d[1].sum()) for d in data)
+    positives = sum(float(d[1].sum()) for d in data)
     print(f"{len(articles)} tune articles, {sum(len(d[1]) for d in data)} candidate sentences, "
-          f"{positives} oracle-labelled ({positives / len(articles):.2f} per article)")
+          f"{positives:.1f} oracle-labelled ({args.labels}; {positives / len(articles):.2f} per "
+          "article)")
     lead = np.mean([score(a, lead3(a)) for a in articles], axis=0)
     print(f"Lead-3 on tune: R1 {lead[0]:.2f}  R2 {lead[1]:.2f}  RLsum {lead[2]:.2f}  sum {lead.sum():.2f}")
 
@@ -210,7 +275,11 @@ def main(argv: list[str] | None = None) -> None:
             "data": "CNN/DailyMail via FRANK (MIT; articles for research use): the tune items of "
             "summarization_cnndm_frank.jsonl and summarization_cnndm_more.jsonl",
             "articles": len(articles),
-            "labels": "greedy oracle, ROUGE-1 F + ROUGE-2 F",
+            "labels": (
+                f"soft: the {ORACLE_TOP} best sets of 1-4 sentences by ROUGE-1 F + ROUGE-2 F, "
+                f"softmax weights at temperature {ORACLE_TEMPERATURE}"
+                if args.labels == "soft" else "greedy oracle, ROUGE-1 F + ROUGE-2 F"
+            ),
             "C": best_c,
             "selection": {k: v for k, v in asdict(best).items() if k in SELECTION_GRID},
             "held_out_tune": {
@@ -219,7 +288,8 @@ def main(argv: list[str] | None = None) -> None:
                 "rougeLsum": round(float(held[2]), 2),
                 "lead3": [round(float(v), 2) for v in lead],
             },
-            "command": "python eval/train_summary_model.py --write",
+            "command": "python eval/train_summary_model.py --write"
+            + ("" if args.labels == "soft" else " --labels greedy"),
         }
         DEFAULT_PATH.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
         print(f"wrote {DEFAULT_PATH}")

@@ -1,7 +1,8 @@
 """How likely a sentence is to belong in its article's summary: features of each candidate sentence
 and a logistic model over them, fitted on CNN/DailyMail tune items by eval/train_summary_model.py
-against greedy-oracle labels. The model is a JSON file of coefficients applied with numpy, so
-nothing beyond numpy is needed at run time.
+against soft oracle labels (each sentence's share of the weight of the best few extractive
+summaries). The model is a JSON file of coefficients applied with numpy, so nothing beyond numpy
+is needed at run time.
 
 Features are computed over one article's candidate sentences (furniture already left out) in
 reading order, so a caption or byline at the top does not push the real lead down. Titles and

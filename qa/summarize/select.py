@@ -2,7 +2,7 @@
 
 Score: a logistic model over features of each sentence (position, length, centrality, the
 article's widespread words, quotes and numbers; qa/summarize/scorer.py), fitted on CNN/DailyMail
-tune items against greedy-oracle labels by eval/train_summary_model.py. Scores are standardized
+tune items against soft oracle labels by eval/train_summary_model.py. Scores are standardized
 within each article; with several articles, how strongly the other articles echo a sentence is
 added. Furniture (captions, bylines, datelines, tags, fragments) is never a candidate, and
 over-long sentences, or pieces that end without a stop, only when an article has nothing else.

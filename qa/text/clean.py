@@ -53,6 +53,17 @@ _BYLINE = re.compile(
 )
 _BYLINE_MAX_WORDS = 12
 
+# An agency dateline at the head of the article, glued to the lead ("New Delhi, India (CNN)As the
+# earth shook ...", "LONDON, England (CNN) -- The ...", "WASHINGTON (AP) — The ..."): furniture that
+# would open the lead sentence, and so every summary that cites it. Only at the very start and
+# only before what starts a sentence, so an agency named in prose stays.
+_DATELINE = re.compile(
+    rf"""^(?:[A-Z][\w.'’-]*(?:,?\s+[A-Z][\w.'’-]*){{0,4}},?\s*)?
+        \({_AGENCIES}(?:\s+[A-Z][\w.]*){{0,2}}\)
+        \s*(?:(?:--|—|–|-)\s*)?(?=[A-Z0-9"“‘'])""",
+    re.X,
+)
+
 
 @dataclass
 class Cleaned:
@@ -131,6 +142,10 @@ def clean(text: str) -> Cleaned:
             para = _INLINE_FURNITURE.sub("", para).strip()
             if not para:
                 continue
+        dateline = _DATELINE.match(para) if not kept else None
+        if dateline:
+            dropped.append(dateline.group().strip())
+            para = para[dateline.end() :]
         # A byline stands at the top or the bottom of an article (furniture aside).
         at_edge = i < 2 or all(is_furniture(p) or is_byline(p) for p in paras[i + 1 :])
         if at_edge and byline is None and is_byline(para):

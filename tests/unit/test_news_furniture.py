@@ -98,3 +98,42 @@ def test_a_glued_caption_is_not_chosen_for_the_summary() -> None:
     assert chosen and 0 not in chosen
     # an article of captions alone still gets a summary
     assert select_sentences([caption], vectors[:1], [0], [0]) == [0]
+
+
+@pytest.mark.parametrize(
+    ("text", "dateline"),
+    [
+        ("New Delhi, India (CNN)As the earth shook in Nepal, tremors were felt.", "New Delhi, India (CNN)"),
+        ("LONDON, England (CNN) -- The queen opened the session on Monday.", "LONDON, England (CNN) --"),
+        ("WASHINGTON (AP) — The Senate voted on the bill late on Friday.", "WASHINGTON (AP) —"),
+        ("(CNN)ESPN's reporter was suspended for a week.", "(CNN)"),
+        ("(Reuters) - Oil prices rose for a third day.", "(Reuters) -"),
+    ],
+)
+def test_an_agency_dateline_glued_to_the_lead_is_cut(text: str, dateline: str) -> None:
+    cleaned = clean(text + "\n\nA second paragraph (AP) follows.")
+    assert cleaned.dropped == [dateline]
+    assert cleaned.text == text[len(dateline) :].lstrip() + "\n\nA second paragraph (AP) follows."
+    first = sentences(cleaned.text)[0]
+    assert first[0].isupper() and "(" not in first
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Apple (AAPL) shares rose on Monday after the results.",
+        "The report (AP) said the vote would go ahead.",
+        "Officials told CNN (CNN) that the plan was sound.",
+    ],
+)
+def test_an_agency_named_in_prose_is_kept(text: str) -> None:
+    assert clean(text).text == text
+    assert clean(text).dropped == []
+
+
+def test_a_dateline_after_a_byline_is_cut_and_only_at_the_top() -> None:
+    cleaned = clean(
+        "By Jane Doe\n\nYEREVAN (AFP) - Armenia is drifting.\n\nPARIS (AFP) - A later line stays."
+    )
+    assert cleaned.byline == "By Jane Doe"
+    assert cleaned.text == "Armenia is drifting.\n\nPARIS (AFP) - A later line stays."

@@ -1,5 +1,5 @@
 """The summary sentence model: its features on hand-built sentences, the shipped JSON file, and
-the greedy oracle that labels its training data (no embedding model needed)."""
+the oracles (greedy, soft) that label its training data (no embedding model needed)."""
 
 from __future__ import annotations
 
@@ -159,3 +159,40 @@ def test_greedy_oracle_takes_what_raises_rouge_and_stops() -> None:
     assert oracle(sentences, reference, [0, 1, 2, 3]) == {0, 2}  # the restatement adds nothing
     assert oracle(sentences, reference, [1, 2, 3]) == {2, 3}
     assert oracle(["Rain fell on Tuesday."], reference, [0]) == set()  # nothing in common
+
+
+def test_soft_oracle_shares_weight_among_good_summaries() -> None:
+    script = _training_script()
+    sentences = [
+        "The council approved the bridge.",
+        "It rained on Tuesday in the hills.",
+        "The bridge costs 40 million euros.",
+        "The council approved the bridge on Monday.",
+    ]
+    reference = ["The council approved the bridge.", "The bridge costs 40 million euros."]
+    labels = script.soft_oracle(sentences, reference, [0, 1, 2, 3])
+    assert set(labels) == {0, 1, 2, 3}
+    assert all(0.0 <= p <= 1.0 for p in labels.values())
+    # both reference sentences are in every good set; the restatement is in some, the rain in none
+    assert labels[0] > 0.9 and labels[2] > 0.9
+    assert 0.001 < labels[3] < 0.1
+    assert labels[1] < labels[3]
+    # without the exact sentence its restatement becomes the good choice
+    assert script.soft_oracle(sentences, reference, [1, 2, 3])[3] > 0.9
+    # one set: the hard labels of the best summary
+    assert script.soft_oracle(sentences, reference, [0, 1, 2, 3], top=1) == {
+        0: 1.0, 1: 0.0, 2: 1.0, 3: 0.0
+    }
+    assert script.soft_oracle(["Rain fell on Tuesday."], reference, [0]) == {0: 0.0}
+
+
+def test_fit_takes_soft_labels_as_weights() -> None:
+    pytest.importorskip("sklearn")
+    fit = _training_script().fit
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, len(FEATURES)))
+    p = 1 / (1 + np.exp(-3 * x[:, 0]))  # the label follows the first feature, softly
+    model = fit([(x[:100], p[:100]), (x[100:], p[100:])], 1.0)
+    assert model.coef[0] > 1.0 and np.all(np.abs(model.coef[1:]) < 0.5 * model.coef[0])
+    hard = fit([(x, (p > 0.5).astype(float))], 1.0)  # hard labels still work
+    assert hard.coef[0] > 0
