@@ -3,6 +3,7 @@ which sentences are cited (how answerable the question is: qa.retrieve.answerabi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,24 @@ if TYPE_CHECKING:
 
 MODEL_CANDIDATES = 20
 """The evidence model judges this many of the most relevant candidates (as it was fitted)."""
+
+
+# Where a sentence of a question may end: the end of a word, then a capital or an opening quote.
+# An abbreviation matches too ("U.S. Senate"); asked_kind keeps only splits whose rest asks.
+_QUESTION_BREAK = re.compile(r"[.!?][\"”’]?\s+(?=[A-Z\"“‘])")
+
+
+def asked_kind(question: str) -> str:
+    """The kind of thing the question asks for (answerability.expected_type), read from its
+    last sentence that asks for a kind: a quiz question often opens with a statement ("King
+    Charles III became Britain's new monarch ... . Who is next in the line of succession?"),
+    and its question word is then not the question's first word. The whole question decides
+    when no such sentence is found (so a break after "Gov." or "U.S." loses nothing)."""
+    for brk in reversed(list(_QUESTION_BREAK.finditer(question))):
+        kind = expected_type(question[brk.end():])
+        if kind != "other":
+            return kind
+    return expected_type(question)
 
 
 @dataclass
@@ -36,8 +55,9 @@ class Candidate:
 def features(
     top: list[Candidate], catalog: dict[str, Any], question: str, lexical: LexicalIndex
 ) -> list[list[float]]:
-    """The evidence model's features of candidates given most relevant first."""
-    kind = expected_type(question)
+    """The evidence model's features of candidates given most relevant first (the asked-for
+    kind by `asked_kind`: the model in evidence_model.json was fitted so)."""
+    kind = asked_kind(question)
     _, weights, held, rarest = question_words(question, [c.hit.text for c in top], lexical)
     total = sum(weights.values()) or 1.0
     doc_rank: dict[str, int] = {}
@@ -118,7 +138,7 @@ def with_neighbour(
     if not chosen or chosen[0].probability is None:
         return chosen
     first = chosen[0]
-    kind = expected_type(question)
+    kind = asked_kind(question)
     if kind != "other" and has_type(first.hit.text, kind, question):
         return chosen
     near = neighbours(first)

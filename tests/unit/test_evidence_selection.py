@@ -5,7 +5,7 @@ asked-for kind of thing)."""
 import pytest
 
 from qa.retrieve import evidence_model
-from qa.retrieve.evidence import Candidate, features, with_neighbour
+from qa.retrieve.evidence import Candidate, asked_kind, features, with_neighbour
 from qa.store import SentenceHit
 from qa.types import Article
 
@@ -74,6 +74,39 @@ def test_no_neighbour_without_the_evidence_model_or_without_candidates() -> None
     assert with_neighbour([], "How many soldiers?", _next_then_previous, k=5) == []
 
 
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        # A statement first: the sentence that asks decides.
+        ("King Charles III became Britain's new monarch following the death of his mother, Queen "
+         "Elizabeth II. Who is next in the line of royal succession?", "person"),
+        ("Gun violence continued to plague communities across the US. Which state suffered the "
+         "deadliest mass shooting in 2023?", "place"),
+        ("Gas prices hit a record. On average, how much does a gallon of regular gas cost?",
+         "number"),
+        # A break after an abbreviation leaves a rest that asks for nothing: the whole question.
+        ("Who did the U.S. Senate confirm?", "person"),
+        ("Which party did Gov. Ron DeSantis join?", "name"),
+        ("How many people died?", "number"),
+        ("The drills ended. Are they over?", "other"),
+    ],
+)
+def test_the_asked_for_kind_is_read_from_the_sentence_that_asks(question: str, kind: str) -> None:
+    assert asked_kind(question) == kind
+
+
+def test_a_question_opening_with_a_statement_gets_its_neighbour_by_what_it_asks() -> None:
+    # Read from its first word this question asks for no recognised kind, so the next sentence
+    # would always join; read from the sentence that asks, it wants a person, and the best
+    # sentence already names people ("United States", "Yerevan").
+    question = "Armenia and the US began drills. Who leads them?"
+    assert _ids(with_neighbour([S0, OTHER[0]], question, _next_then_previous, k=5)) == [
+        ("a", 0), ("b", 0)]
+    # The second sentence names nobody: its next one joins.
+    assert _ids(with_neighbour([S1, OTHER[0]], question, _next_then_previous, k=5)) == [
+        ("a", 1), ("b", 0), ("a", 2)]
+
+
 def test_features_say_what_a_sentence_holds_of_the_question(make_qa, fake_embedder) -> None:  # noqa: ANN001
     qa = make_qa(fake_embedder)
     qa.ingest_articles([
@@ -99,6 +132,11 @@ def test_features_say_what_a_sentence_holds_of_the_question(make_qa, fake_embedd
     # A question whose kind is not recognised gives no type match at all.
     other = features(top, catalog, "Are the Yerevan drills over?", qa.lexical)
     assert [row[evidence_model.FEATURES.index("type_asked")] for row in other] == [0.0] * 3
+    # A statement before the question: the kind comes from the sentence that asks.
+    opened = features(top, catalog, "Drills were held. Who led the drills?", qa.lexical)
+    assert [row[evidence_model.FEATURES.index("type_asked")] for row in opened] == [1.0] * 3
+    # Only the first names people ("United States", "Yerevan").
+    assert [row[evidence_model.FEATURES.index("type_match")] for row in opened] == [1.0, 0.0, 0.0]
 
 
 def test_the_retriever_reads_an_uncandidated_neighbour_from_the_store(make_qa, fake_embedder) -> None:  # noqa: ANN001
