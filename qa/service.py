@@ -330,7 +330,8 @@ class QA:
         self.store.sync()  # what other processes committed since the last request
         tq = understand(question, as_of)
         windowed = False
-        if since is None and until is None and tq.window and self._dated_within(tq.since, tq.until):
+        caller_dates = since is not None or until is not None
+        if not caller_dates and tq.window and self._dated_within(tq.since, tq.until):
             since, until, windowed = tq.since, tq.until, True
         if as_of is not None and tq.temporal:
             # "The latest" as of a day: what was published by then.
@@ -339,7 +340,10 @@ class QA:
         # a date that says when something happened ("the film released in 1995") stays in it.
         strip = self.settings.time_strip and bool(tq.recency or windowed or since or until)
         searched = tq.text if strip and tq.phrases else question
-        filters = Filters(sources=list(sources) if sources else None, since=since, until=until)
+        # A window read from the question keeps the undated articles (their date is unknown, not
+        # outside it); dates the caller gives are kept strictly.
+        filters = Filters(sources=list(sources) if sources else None, since=since, until=until,
+                          keep_undated=not caller_dates)
         r = self.retriever.retrieve(searched, self.settings.k if k is None else k, filters,
                                     recency=tq.recency)
         r.time = tq

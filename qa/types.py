@@ -278,15 +278,23 @@ class Story(BaseModel):
 @dataclass
 class Filters:
     """Restrict retrieval to some sources, some articles, and a publication date range
-    (inclusive). The store turns it into its own query language."""
+    (inclusive). The store turns it into its own query language.
+
+    `keep_undated`: an article with no date passes the date range. Set for a window read from
+    a question ("this week", "the latest" as of a day): an unknown date is not outside the
+    window, and leaving such articles out would hide what the user stored without saying so.
+    Dates the caller gives (`since`/`until`) stay strict."""
 
     sources: list[str] | None = None
     since: date | None = None
     until: date | None = None
+    keep_undated: bool = False
 
     def allows(self, source: str, day: int | None) -> bool:
         if self.sources and source not in self.sources:
             return False
+        if day is None and self.keep_undated:
+            return True
         if self.since and (day is None or day < (day_number(self.since.isoformat()) or 0)):
             return False
         if self.until and (day is None or day > (day_number(self.until.isoformat()) or 0)):

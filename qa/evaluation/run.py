@@ -8,6 +8,7 @@ import logging
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,10 +52,26 @@ def predictions(
         logger.warning("%d of %d documents were not ingested", len(failed), len(results))
     yield {"ingest_seconds": round(time.perf_counter() - t0, 2), "ingest_failed": len(failed)}
     for q in questions:
-        answer = qa.ask(str(q["question"]), k=k, mode=mode)
+        # A question was asked on its `question_date` (RealTimeQA): "this week" means that week,
+        # not the week the evaluation runs.
+        as_of = question_date(q)
+        answer = qa.ask(str(q["question"]), k=k, mode=mode, as_of=as_of)
         # What a chat model would be shown: scored as "context recall" (it can cite only that).
-        context = [e.sentence.text for e in qa.context(str(q["question"]), k=k)]
+        context = [e.sentence.text for e in qa.context(str(q["question"]), k=k, as_of=as_of)]
         yield {"qid": q["qid"], **answer.model_dump(mode="json"), "llm_context": context}
+
+
+def question_date(q: Mapping[str, Any]) -> date | None:
+    """The day a question was asked, from its `question_date` field (ISO), if it has one."""
+    raw = q.get("question_date")
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(str(raw)[:10])
+    except ValueError:
+        logger.warning("question %s: question_date %r is not an ISO date; read as of today",
+                       q.get("qid"), raw)
+        return None
 
 
 def fresh_qa(settings: Settings | None, home: Path, embedder: Embedder | None = None) -> QA:

@@ -58,17 +58,29 @@ def chunk_record_id(doc_id: str, version: str, index: int) -> str:
 
 
 # --- filters -----------------------------------------------------------------------------------
-def where_clause(filters: Filters | None, doc_ids: Sequence[str] | None = None) -> dict | None:
-    """Filters as a Chroma `where` clause on sentence and chunk metadata."""
+def where_clause(
+    filters: Filters | None,
+    doc_ids: Sequence[str] | None = None,
+    undated: Sequence[str] = (),
+) -> dict | None:
+    """Filters as a Chroma `where` clause on sentence and chunk metadata. `undated`: the ids of
+    the articles with no date, which pass the date range when `filters.keep_undated` (records
+    of an undated article carry no "day", and Chroma drops a record without the key from any
+    comparison on it, so they are named by id)."""
     parts: list[dict[str, Any]] = []
     if doc_ids is not None:
         parts.append({"doc_id": {"$in": list(doc_ids)}})
     if filters is not None and filters.sources:
         parts.append({"source": {"$in": list(filters.sources)}})
+    dates: list[dict[str, Any]] = []
     if filters is not None and filters.since:
-        parts.append({"day": {"$gte": day_number(filters.since.isoformat())}})
+        dates.append({"day": {"$gte": day_number(filters.since.isoformat())}})
     if filters is not None and filters.until:
-        parts.append({"day": {"$lte": day_number(filters.until.isoformat())}})
+        dates.append({"day": {"$lte": day_number(filters.until.isoformat())}})
+    if dates and filters is not None and filters.keep_undated and undated:
+        dated = dates[0] if len(dates) == 1 else {"$and": dates}
+        dates = [{"$or": [dated, {"doc_id": {"$in": list(undated)}}]}]
+    parts.extend(dates)
     if not parts:
         return None
     return parts[0] if len(parts) == 1 else {"$and": parts}

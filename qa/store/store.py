@@ -525,13 +525,21 @@ class Store:
         doc_ids: Sequence[str] | None = None,
     ) -> list[SentenceHit]:
         """The `n` sentences nearest `vector` that pass `filters` (and are of `doc_ids`)."""
-        return self._query(self.sentences, vector, n, where_clause(filters, doc_ids))
+        return self._query(self.sentences, vector, n,
+                           where_clause(filters, doc_ids, self._undated(filters)))
 
     def query_chunks(
         self, vector: np.ndarray, n: int, filters: Filters | None = None
     ) -> list[SentenceHit]:
         """Chunks as hits: `index` is the chunk index, `start`/`end` its first/last sentence."""
-        return self._query(self.chunks, vector, n, where_clause(filters), chunks=True)
+        return self._query(self.chunks, vector, n,
+                           where_clause(filters, undated=self._undated(filters)), chunks=True)
+
+    def _undated(self, filters: Filters | None) -> list[str]:
+        """The articles with no date, when `filters` lets them through its date range."""
+        if filters is None or not filters.keep_undated or not (filters.since or filters.until):
+            return []
+        return sorted(d for d, m in self.catalog().articles.items() if m.published_day is None)
 
     def _query(
         self, col: Any, vector: np.ndarray, n: int, where: dict | None, chunks: bool = False

@@ -165,3 +165,36 @@ def test_llm_sees_the_as_of_day_and_the_dates(make_qa, embedder) -> None:  # noq
     assert answer.citations and answer.citations[0].published_at
     service.close()
     base.close()
+
+
+FARES = [
+    Article(doc_id="fares-now", title="Council votes on tolls", source="City Times",
+            published_at="2024-05-13",
+            text="The council voted to raise the bridge tolls from June. Drivers' groups objected."),
+    Article(doc_id="fares-undated", title="Ferry fares to rise", source="Harbour Notes",
+            published_at=None,
+            text="Ferry fares will rise by ten percent, the ferry company said. Season tickets "
+                 "keep their price."),
+    Article(doc_id="fares-march", title="Fares frozen", source="Daily Post",
+            published_at="2024-03-05",
+            text="The ferry company said ferry fares would stay frozen for the winter."),
+]
+
+
+def test_a_window_from_the_question_keeps_undated_articles(make_qa, embedder) -> None:  # noqa: ANN001
+    qa = make_qa(embedder)
+    try:
+        assert all(r.status == "added" for r in qa.ingest_articles(FARES))
+        question = "What did the ferry company say about ferry fares this week?"
+        got = qa.retrieve(question, as_of=AS_OF)
+        assert got.time is not None and got.time.since == date(2024, 5, 13)
+        found = {e.sentence.doc_id for e in got.evidence + got.candidates}
+        # An unknown date is not outside the window; a date outside it is.
+        assert "fares-undated" in found
+        assert "fares-march" not in found
+        assert got.evidence and got.evidence[0].sentence.doc_id == "fares-undated"
+        # Dates the caller gives are kept strictly.
+        strict = qa.retrieve(question, as_of=AS_OF, since=date(2024, 5, 13))
+        assert {e.sentence.doc_id for e in strict.evidence + strict.candidates} <= {"fares-now"}
+    finally:
+        qa.close()
