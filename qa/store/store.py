@@ -39,6 +39,7 @@ from qa.types import Article, ArticleInfo, Chunk, Filters, Sentence
 logger = logging.getLogger(__name__)
 
 MANY_ARTICLES = 500  # `sentences_of` more articles than this: one pass over every sentence
+UNDATED_BY_ID = 1000  # a date-filtered query names at most this many undated articles by id
 
 
 class Store:
@@ -525,21 +526,39 @@ class Store:
         doc_ids: Sequence[str] | None = None,
     ) -> list[SentenceHit]:
         """The `n` sentences nearest `vector` that pass `filters` (and are of `doc_ids`)."""
-        return self._query(self.sentences, vector, n,
-                           where_clause(filters, doc_ids, self._undated(filters)))
+        return self._query_filtered(self.sentences, vector, n, filters, doc_ids)
 
     def query_chunks(
         self, vector: np.ndarray, n: int, filters: Filters | None = None
     ) -> list[SentenceHit]:
         """Chunks as hits: `index` is the chunk index, `start`/`end` its first/last sentence."""
-        return self._query(self.chunks, vector, n,
-                           where_clause(filters, undated=self._undated(filters)), chunks=True)
+        return self._query_filtered(self.chunks, vector, n, filters, None, chunks=True)
 
-    def _undated(self, filters: Filters | None) -> list[str]:
-        """The articles with no date, when `filters` lets them through its date range."""
+    def _query_filtered(
+        self,
+        col: Any,
+        vector: np.ndarray,
+        n: int,
+        filters: Filters | None,
+        doc_ids: Sequence[str] | None,
+        chunks: bool = False,
+    ) -> list[SentenceHit]:
+        """`_query` under `filters`. Records of an undated article carry no "day", and Chroma
+        drops a record without the key from any comparison on it: when the date range lets
+        undated articles through (`Filters.keep_undated`), up to UNDATED_BY_ID of them are named
+        by id in the `where` clause (SQLite caps a query's variables, and a long list is slow);
+        beyond that a second search without the dates finds them, the two merged by similarity."""
         if filters is None or not filters.keep_undated or not (filters.since or filters.until):
-            return []
-        return sorted(d for d, m in self.catalog().articles.items() if m.published_day is None)
+            return self._query(col, vector, n, where_clause(filters, doc_ids), chunks)
+        undated = sorted(d for d, m in self.catalog().articles.items() if m.published_day is None)
+        if len(undated) <= UNDATED_BY_ID:
+            return self._query(col, vector, n, where_clause(filters, doc_ids, undated), chunks)
+        dated = self._query(col, vector, n, where_clause(filters, doc_ids), chunks)
+        loose = Filters(sources=filters.sources)
+        unknown = set(undated)
+        more = [h for h in self._query(col, vector, n, where_clause(loose, doc_ids), chunks)
+                if h.doc_id in unknown]
+        return sorted(dated + more, key=lambda h: -h.similarity)[:n]
 
     def _query(
         self, col: Any, vector: np.ndarray, n: int, where: dict | None, chunks: bool = False
