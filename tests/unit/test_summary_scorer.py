@@ -147,15 +147,19 @@ def _training_script():  # noqa: ANN202
     return module
 
 
+# Two sentences of the reference, a restatement of one, and one unrelated.
+SENTENCES = [
+    "The council approved the bridge.",
+    "It rained on Tuesday in the hills.",
+    "The bridge costs 40 million euros.",
+    "The council approved the bridge on Monday.",
+]
+REFERENCE = ["The council approved the bridge.", "The bridge costs 40 million euros."]
+
+
 def test_greedy_oracle_takes_what_raises_rouge_and_stops() -> None:
     oracle = _training_script().oracle
-    sentences = [
-        "The council approved the bridge.",
-        "It rained on Tuesday in the hills.",
-        "The bridge costs 40 million euros.",
-        "The council approved the bridge on Monday.",
-    ]
-    reference = ["The council approved the bridge.", "The bridge costs 40 million euros."]
+    sentences, reference = SENTENCES, REFERENCE
     assert oracle(sentences, reference, [0, 1, 2, 3]) == {0, 2}  # the restatement adds nothing
     assert oracle(sentences, reference, [1, 2, 3]) == {2, 3}
     assert oracle(["Rain fell on Tuesday."], reference, [0]) == set()  # nothing in common
@@ -163,13 +167,7 @@ def test_greedy_oracle_takes_what_raises_rouge_and_stops() -> None:
 
 def test_soft_oracle_shares_weight_among_good_summaries() -> None:
     script = _training_script()
-    sentences = [
-        "The council approved the bridge.",
-        "It rained on Tuesday in the hills.",
-        "The bridge costs 40 million euros.",
-        "The council approved the bridge on Monday.",
-    ]
-    reference = ["The council approved the bridge.", "The bridge costs 40 million euros."]
+    sentences, reference = SENTENCES, REFERENCE
     labels = script.soft_oracle(sentences, reference, [0, 1, 2, 3])
     assert set(labels) == {0, 1, 2, 3}
     assert all(0.0 <= p <= 1.0 for p in labels.values())
