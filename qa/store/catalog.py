@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from qa.store.records import ArticleWrite
@@ -120,6 +121,12 @@ class Catalog:
                 h.update(f"{doc_id}@{self.articles[doc_id].version}\n".encode())
             self._fingerprint = h.hexdigest()[:16]
         return self._fingerprint
+
+    @cached_property
+    def undated(self) -> list[str]:
+        """The ids of the articles with no date, sorted (kept, as the fingerprint is: a date
+        window asks for them at every query)."""
+        return sorted(d for d, m in self.articles.items() if m.published_day is None)
 
     def updated(self, remembered: Iterable[ArticleMeta] = (), forgotten: Iterable[str] = ()) -> Catalog:
         """A new catalog with these versions committed and these articles deleted; this one is

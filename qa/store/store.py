@@ -550,7 +550,7 @@ class Store:
         beyond that a second search without the dates finds them, the two merged by similarity."""
         if filters is None or not filters.keep_undated or not (filters.since or filters.until):
             return self._query(col, vector, n, where_clause(filters, doc_ids), chunks)
-        undated = sorted(d for d, m in self.catalog().articles.items() if m.published_day is None)
+        undated = self.catalog().undated
         if len(undated) <= UNDATED_BY_ID:
             return self._query(col, vector, n, where_clause(filters, doc_ids, undated), chunks)
         dated = self._query(col, vector, n, where_clause(filters, doc_ids), chunks)
