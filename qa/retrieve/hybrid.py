@@ -241,11 +241,8 @@ class Retriever:
         for h in dense_hits:
             if h.doc_id in catalog:
                 cands[(h.doc_id, h.index)] = Candidate(hit=h, dense=h.similarity)
-        missing = [key for key, _ in lexical_hits if key not in cands and key[0] in catalog]
-        if missing:
-            for key, h in self.store.get_sentence_records(missing).items():
-                dense = float(qv @ h.vector) if h.vector is not None else 0.0
-                cands[key] = Candidate(hit=h, dense=dense)
+        cands.update(self._read(
+            [key for key, _ in lexical_hits if key not in cands and key[0] in catalog], qv))
         chunk_score = {(c.doc_id, c.index): c.similarity for c in chunk_hits}
         max_lex = lexical_hits[0][1] if lexical_hits else 1.0
         lex_score = {key: score / max_lex for key, score in lexical_hits}
@@ -293,12 +290,19 @@ class Retriever:
         candidates themselves when they are candidates, else read from the store."""
         keys = [(c.hit.doc_id, c.hit.index + 1), (c.hit.doc_id, c.hit.index - 1)]
         known = {(o.hit.doc_id, o.hit.index): o for o in ranked}
-        missing = [key for key in keys if key not in known and key[1] >= 0]
-        for key, h in (self.store.get_sentence_records(missing).items() if missing else ()):
-            n = Candidate(hit=h, dense=float(qv @ h.vector) if h.vector is not None else 0.0)
+        read = self._read([key for key in keys if key not in known and key[1] >= 0], qv)
+        for n in read.values():
             n.relevance = self._relevance(n)
-            known[key] = n
+        known.update(read)
         return [known[key] for key in keys if key in known]
+
+    def _read(self, keys: list[Key], qv: np.ndarray) -> dict[Key, Candidate]:
+        """Candidates of the sentences `keys` read from the store (those of current versions),
+        their dense similarity from their stored vectors."""
+        if not keys:
+            return {}
+        return {key: Candidate(hit=h, dense=float(qv @ h.vector) if h.vector is not None else 0.0)
+                for key, h in self.store.get_sentence_records(keys).items()}
 
     def _recent_mentions(self, question: str, filters: Filters, catalog: dict[str, Any],
                          pool: int = 400, fetch: int = 24) -> list[Candidate]:
