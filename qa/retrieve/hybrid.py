@@ -19,6 +19,7 @@ from qa.retrieve.lexical import Key, LexicalIndex
 from qa.retrieve.links import TitleIndex
 from qa.settings import Settings
 from qa.store import Catalog, Store
+from qa.text.casing import restore_case
 from qa.text.words import content_words
 from qa.types import Evidence, Filters, Sentence, elapsed_ms
 
@@ -128,7 +129,7 @@ class Retriever:
         # another (an article deleted in between was a KeyError in a server under a writer).
         view = self.store.catalog()
         catalog = view.articles
-        by_relevance, doc_rank, qv = self._candidates(question, filters, timings, view)
+        by_relevance, doc_rank, qv, question = self._candidates(question, filters, timings, view)
         t = time.perf_counter()
         chosen = select(
             by_relevance, k, s.score_margin, s.redundancy_threshold, s.evidence_threshold
@@ -193,7 +194,7 @@ class Retriever:
         """Every candidate sentence, most relevant first (the first MODEL_CANDIDATES with the
         evidence model's probability), and the doc ids in fused rank order. Only articles of
         `view` (the store's catalog now when None) are candidates."""
-        by_relevance, doc_rank, _ = self._candidates(question, filters, timings, view)
+        by_relevance, doc_rank, _, _ = self._candidates(question, filters, timings, view)
         return by_relevance, doc_rank
 
     def _candidates(
@@ -202,8 +203,9 @@ class Retriever:
         filters: Filters | None,
         timings: dict[str, float] | None,
         view: Catalog | None,
-    ) -> tuple[list[Candidate], list[str], np.ndarray]:
-        """`candidates`, and the question's vector."""
+    ) -> tuple[list[Candidate], list[str], np.ndarray, str]:
+        """`candidates`, the question's vector, and the question as read (`canonical`, and
+        written with the library's capitals when it was typed without any)."""
         s = self.settings
         question = canonical(question)
         filters = filters or Filters()
@@ -249,6 +251,10 @@ class Retriever:
         for key, c in cands.items():
             c.chunk = chunk_score.get((key[0], c.hit.chunk), 0.0)
             c.lexical = lex_score.get(key, 0.0)
+        # Which names the question already says, and where a quiz question's asking sentence
+        # starts, are read from its capitals: "who won her first tony" is asked as the library
+        # writes it ("Tony"), so the answer does not change with how it was typed.
+        question = restore_case(question, (c.hit.text for c in cands.values()))
 
         for c in cands.values():
             c.relevance = self._relevance(c)
@@ -283,7 +289,7 @@ class Retriever:
         for c in sorted(cands.values(), key=lambda c: -c.fused):
             if c.hit.doc_id not in doc_rank:
                 doc_rank.append(c.hit.doc_id)
-        return by_relevance, doc_rank, qv
+        return by_relevance, doc_rank, qv, question
 
     def _neighbours(self, c: Candidate, ranked: list[Candidate], qv: np.ndarray) -> list[Candidate]:
         """c's next and previous sentences in its article (as far as they exist): the
