@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qa.evaluation import metrics as m
+from qa.evaluation import robustness
 from qa.evaluation.io import load_jsonl
-from qa.evaluation.run import eval_settings, fresh_qa, predictions
+from qa.evaluation.run import eval_settings, fresh_qa, predictions, question_date
 from qa.evaluation.score import fmt, md_table, score
 from qa.evaluation.yardsticks import YARDSTICKS, run_yardstick
 from qa.settings import Settings
@@ -78,7 +79,9 @@ def qa_predictions(
 ) -> list[dict]:
     """The project's prediction for every question, after ingesting `docs` into a fresh store.
 
-    The same rows as `qa eval run` writes: the Answer as JSON plus the question's qid.
+    The same rows as `qa eval run` writes: the Answer as JSON plus the question's qid, and
+    whether the answer stays the same typed casually and beside an unrelated article
+    (qa.evaluation.robustness).
     """
     with tempfile.TemporaryDirectory(prefix="qa-eval-") as tmp, fresh_qa(settings, Path(tmp), embedder) as qa:
         rows = predictions(qa, docs, questions, on_ingest=_ingest_progress(progress, f"{PROJECT}: ingest"))
@@ -87,6 +90,9 @@ def qa_predictions(
         for i, row in enumerate(rows, start=1):
             out.append(row)
             _tick(progress, f"{PROJECT}: questions", i, len(questions))
+        _tick(progress, f"{PROJECT}: typed casually, beside an unrelated article", 0, 1)
+        robustness.check(qa, questions, out, [question_date(q) for q in questions])
+        _tick(progress, f"{PROJECT}: typed casually, beside an unrelated article", 1, 1)
     return out
 
 

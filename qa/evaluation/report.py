@@ -285,6 +285,21 @@ def main_table(run: EvalRun) -> str:
     return "\n".join(md_table(header, rows))
 
 
+def robustness_table(run: EvalRun) -> str:
+    """qa's answers asked another way (qa.evaluation.robustness): the share of questions whose
+    decision and citations stay the same."""
+    rows = []
+    for key, comparison in run.datasets.items():
+        scores = comparison.scores.get(PROJECT)
+        if scores is None:
+            continue
+        same = scores["overall"].get("robustness") or {}
+        rows.append([run.titles.get(key, key), str(scores["overall"]["n"]),
+                     fmt(same.get("same_typed_casually")), fmt(same.get("same_beside_unrelated"))])
+    header = ["dataset", "n", "same typed casually", "same beside an unrelated article"]
+    return "\n".join(md_table(header, rows))
+
+
 def _demote(markdown: str, levels: int) -> str:
     """Headings pushed down `levels` levels, so a whole report nests inside another."""
     return re.sub(r"^(#+) ", lambda mt: "#" * (len(mt.group(1)) + levels) + " ", markdown, flags=re.M)
@@ -336,6 +351,15 @@ def render_markdown(run: EvalRun, plots: Mapping[str, str], command: str | None 
     ]
     if run.datasets:
         out += ["## Question answering: qa and the yardsticks", "", main_table(run)]
+        out += [
+            "## The same answer asked another way",
+            "",
+            "Each question asked again in lower case without its question mark, and again after "
+            "one short unrelated article joins the library (qa/evaluation/robustness.py): the "
+            "share whose answer-or-abstain decision and cited sentences stay the same.",
+            "",
+            robustness_table(run),
+        ]
     if run.summaries is not None:
         out += [_demote(summary_report(run.summaries, "Summaries: qa and Lead-3"), 1)]
     if plots:

@@ -128,10 +128,16 @@ def _question_row(q: Mapping[str, Any], p: Mapping[str, Any], ks: Sequence[int])
         "claims": p.get("claims"),
         "dropped_citations": p.get("dropped_citations"),
         "latency_ms": float(timings["total"]) if "total" in timings else None,
+        "same_typed_casually": _flag(p.get("same_typed_casually")),
+        "same_beside_unrelated": _flag(p.get("same_beside_unrelated")),
         **_retrieval_row(q, p, ks),
         **_citation_row(q, p),
         **_answer_row(q, p),
     }
+
+
+def _flag(value: Any) -> float | None:
+    return None if value is None else float(bool(value))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -181,6 +187,11 @@ def _aggregate(rows: Sequence[Mapping[str, Any]], ks: Sequence[int], with_curve:
             "false_abstain": false_abstain,
         },
         "latency_ms": m.latency_percentiles([x for x in _col(rows, "latency_ms") if x is not None]),
+        # qa.evaluation.robustness: the same decision and citations when asked another way.
+        "robustness": {
+            "same_typed_casually": m.mean(_col(rows, "same_typed_casually")),
+            "same_beside_unrelated": m.mean(_col(rows, "same_beside_unrelated")),
+        },
     }
     if any(r["has_silver"] for r in rows):
         result["retrieval"]["gold_or_silver"] = {

@@ -318,6 +318,11 @@ def test_compare_runs_qa_and_the_yardsticks(tmp_path: Path, embedder) -> None:  
     assert scores["qa"]["overall"]["retrieval"]["gold"]["hit@1"] == 1.0
     assert scores["qa"]["overall"]["abstention"]["abstain_on_null"] == 1.0
     assert scores["bm25_only"]["overall"]["abstention"]["abstain_on_null"] == 0.0  # never abstains
+    # Asked in lower case without "?", and beside an unrelated article: the same answers.
+    assert scores["qa"]["overall"]["robustness"] == {"same_typed_casually": 1.0,
+                                                     "same_beside_unrelated": 1.0}
+    assert "robustness" not in scores["bm25_only"]["overall"] or scores["bm25_only"]["overall"][
+        "robustness"] == {"same_typed_casually": None, "same_beside_unrelated": None}
     code, _, err = run("compare", "--docs", str(docs), "--questions", str(qs), "--system", "nope")
     assert code == 2 and "unknown system 'nope'" in err
 
@@ -335,6 +340,7 @@ def test_all_writes_a_dated_report(tmp_path: Path, embedder) -> None:  # noqa: A
     (folder,) = (tmp_path / "reports").iterdir()
     assert f"report written to {folder / 'report.md'} and {folder / 'report.html'}" in out
     assert "| MultiHop-RAG (partial) | qa | 3 |" in out and "| Lead-3 (yardstick) |" in out
+    assert "| MultiHop-RAG (partial) | 3 | 1.000 | 1.000 |" in (folder / "report.md").read_text()
     assert sorted(p.name for p in (folder / "plots").iterdir()) == [
         "abstention.png",
         "citations.png",
