@@ -345,7 +345,7 @@ class QA:
         filters = Filters(sources=list(sources) if sources else None, since=since, until=until,
                           keep_undated=not caller_dates)
         r = self.retriever.retrieve(searched, self.settings.k if k is None else k, filters,
-                                    recency=tq.recency)
+                                    recency=tq.recency, as_of=as_of)
         r.time = tq
         return r
 

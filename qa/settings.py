@@ -291,6 +291,17 @@ class Settings(BaseSettings):
         "count as relevant, and the newest of them is cited first (QA_RECENCY_MARGIN); chosen "
         "on tune rows of eval/make_latest_set.py.",
     )
+    recent_bonus: float = Field(
+        default=0.1, ge=0, le=1,
+        description="Relevance added, for ranking only, to sentences of articles published in "
+        "the `recent_days` up to the day a question is asked as of (today unless given): a "
+        "question about the news is most often about the latest news (QA_RECENT_BONUS; 0 turns "
+        "it off; chosen on RealTimeQA tune rows, eval/CALIBRATION.md).",
+    )
+    recent_days: int = Field(
+        default=7, ge=0, le=366,
+        description="How many days before the as-of day count as recent (QA_RECENT_DAYS).",
+    )
     time_strip: bool = Field(
         default=True,
         description="Search with the question's time phrases ('this week', 'latest') removed, "

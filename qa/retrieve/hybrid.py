@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -20,6 +22,7 @@ from qa.retrieve.links import TitleIndex
 from qa.settings import Settings
 from qa.store import Catalog, Store
 from qa.text.casing import restore_case
+from qa.text.dates import day_number
 from qa.text.words import content_words
 from qa.types import Evidence, Filters, Sentence, elapsed_ms
 
@@ -119,8 +122,11 @@ class Retriever:
         k: int | None = None,
         filters: Filters | None = None,
         recency: bool = False,
+        as_of: date | None = None,
     ) -> Retrieval:
-        """`recency`: a "latest"-style question; the newest relevant article is cited first."""
+        """`recency`: a "latest"-style question; the newest relevant article is cited first.
+        `as_of`: the day the question is asked (today when None), whose recent articles are
+        preferred (`Settings.recent_bonus`)."""
         s = self.settings
         k = k or s.k
         timings: dict[str, float] = {}
@@ -129,7 +135,8 @@ class Retriever:
         # another (an article deleted in between was a KeyError in a server under a writer).
         view = self.store.catalog()
         catalog = view.articles
-        by_relevance, doc_rank, qv, question = self._candidates(question, filters, timings, view)
+        by_relevance, doc_rank, qv, question = self._candidates(question, filters, timings, view,
+                                                                as_of)
         t = time.perf_counter()
         chosen = select(
             by_relevance, k, s.score_margin, s.redundancy_threshold, s.evidence_threshold
@@ -190,11 +197,12 @@ class Retriever:
         filters: Filters | None = None,
         timings: dict[str, float] | None = None,
         view: Catalog | None = None,
+        as_of: date | None = None,
     ) -> tuple[list[Candidate], list[str]]:
         """Every candidate sentence, most relevant first (the first MODEL_CANDIDATES with the
         evidence model's probability), and the doc ids in fused rank order. Only articles of
         `view` (the store's catalog now when None) are candidates."""
-        by_relevance, doc_rank, _, _ = self._candidates(question, filters, timings, view)
+        by_relevance, doc_rank, _, _ = self._candidates(question, filters, timings, view, as_of)
         return by_relevance, doc_rank
 
     def _candidates(
@@ -203,6 +211,7 @@ class Retriever:
         filters: Filters | None,
         timings: dict[str, float] | None,
         view: Catalog | None,
+        as_of: date | None = None,
     ) -> tuple[list[Candidate], list[str], np.ndarray, str]:
         """`candidates`, the question's vector, and the question as read (`canonical`, and
         written with the library's capitals when it was typed without any)."""
@@ -271,6 +280,7 @@ class Retriever:
         for c in cands.values():
             c.relevance += linked.get(c.hit.doc_id, 0.0)
         self._bridge(cands)
+        self._prefer_recent(cands.values(), catalog, as_of)
         reasons = s.reason_penalty > 0 and expected_type(question) == "reason"
         if reasons:
             # A why-question is answered by causes and reasons; the sentence that restates
@@ -278,7 +288,7 @@ class Retriever:
             # it best and answers it least.
             for c in cands.values():
                 if not has_type(c.hit.text, "reason"):
-                    c.preference = -s.reason_penalty
+                    c.preference -= s.reason_penalty
                     c.relevance -= s.reason_penalty
         by_relevance = sorted(cands.values(), key=lambda c: -c.relevance)
         if not reasons:  # the evidence model was fitted on factoid questions only
@@ -290,6 +300,23 @@ class Retriever:
             if c.hit.doc_id not in doc_rank:
                 doc_rank.append(c.hit.doc_id)
         return by_relevance, doc_rank, qv, question
+
+    def _prefer_recent(self, cands: Iterable[Candidate], catalog: dict[str, Any],
+                       as_of: date | None) -> None:
+        """Sentences of articles published in the `recent_days` up to `as_of` gain
+        `recent_bonus` of relevance, as a preference: it decides what is cited, not whether
+        the library answers (answerability.by_evidence takes it off again)."""
+        s = self.settings
+        if s.recent_bonus <= 0:
+            return
+        today = day_number((as_of or date.today()).isoformat())
+        if today is None:
+            return
+        for c in cands:
+            day = catalog[c.hit.doc_id].published_day
+            if day is not None and 0 <= today - day <= s.recent_days:
+                c.preference += s.recent_bonus
+                c.relevance += s.recent_bonus
 
     def _neighbours(self, c: Candidate, ranked: list[Candidate], qv: np.ndarray) -> list[Candidate]:
         """c's next and previous sentences in its article (as far as they exist): the
