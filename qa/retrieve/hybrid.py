@@ -309,12 +309,13 @@ class Retriever:
         s = self.settings
         if s.recent_bonus <= 0:
             return
-        today = day_number((as_of or date.today()).isoformat())
-        if today is None:
+        asked = day_number((as_of or date.today()).isoformat())
+        if asked is None:
             return
         for c in cands:
-            day = catalog[c.hit.doc_id].published_day
-            if day is not None and 0 <= today - day <= s.recent_days:
+            meta = catalog.get(c.hit.doc_id)
+            day = meta.published_day if meta is not None else None
+            if day is not None and 0 <= asked - day <= s.recent_days:
                 c.preference += s.recent_bonus
                 c.relevance += s.recent_bonus
 
