@@ -196,8 +196,6 @@ def context_budget(settings: Settings, prompt: str, slot: str = "context", **val
 # --- answers ----------------------------------------------------------------------------------
 
 
-
-
 def doc_ids_of(evidence: Sequence[Evidence]) -> list[str]:
     return list(dict.fromkeys(ev.sentence.doc_id for ev in evidence))
 

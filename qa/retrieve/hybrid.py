@@ -29,7 +29,6 @@ from qa.types import Evidence, Filters, Sentence, elapsed_ms
 logger = logging.getLogger(__name__)
 
 
-
 # --- retrieval -------------------------------------------------------------------------------
 
 
@@ -52,9 +51,6 @@ class Retrieval:
         seen = {e.sentence.sentence_id for e in self.evidence}
         rest = [e for e in self.candidates if e.sentence.sentence_id not in seen]
         return list(self.evidence) + rest[:extra]
-
-
-
 
 
 def newest_first(
