@@ -250,8 +250,6 @@ def is_refusal(text: str, *, has_citations: bool = False) -> bool:
 # --- claim support ----------------------------------------------------------------------------
 
 
-
-
 def _numbers(words: set[str]) -> set[str]:
     return {w for w in words if w[0].isdigit()}
 

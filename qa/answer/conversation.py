@@ -109,9 +109,6 @@ def key_phrases(question: str) -> list[str]:
     return phrases
 
 
-
-
-
 def looks_like_follow_up(question: str) -> bool:
     """True when `question` probably needs the previous one to be understood."""
     if _PIVOT.match(question):

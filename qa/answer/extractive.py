@@ -67,7 +67,6 @@ def extractive_answer(
     return answer
 
 
-
 def abstention(question: str, related: Sequence[Evidence], mode: str = "extractive") -> Answer:
     """The fixed phrase, with the nearest sentences offered as related reading, not as citations."""
     return Answer(

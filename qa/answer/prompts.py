@@ -25,7 +25,6 @@ from qa.errors import ConfigError
 __all__ = ["PROMPTS_DIR", "load_prompt", "prompt_names", "prompt_runnable", "render", "variables"]
 
 
-
 def _shipped_prompts() -> Path:
     # The repository's prompts/ folder is the package `qa.prompts` (a package-dir mapping in
     # pyproject.toml), so an installed wheel and an editable checkout both find it by import.

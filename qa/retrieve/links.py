@@ -16,8 +16,6 @@ MAX_TITLE_WORDS = 6
 """Longer titles are headlines, not names: a sentence never repeats one word for word."""
 
 
-
-
 def title_phrase(title: str) -> tuple[str, ...] | None:
     """The words a mention of the article's subject would use, or None when the title is not a
     name: "Kiss and Tell (1945 film)" -> ("kiss", "and", "tell")."""

@@ -125,9 +125,6 @@ def _words(text: str) -> list[str]:
     return text.split()
 
 
-
-
-
 def looks_like_furniture(sentence: str) -> bool:
     """True for page furniture, captions, bylines, datelines, tags and split-off fragments.
 

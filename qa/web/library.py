@@ -279,7 +279,6 @@ def build(qa: QA, shared: Shared) -> dict[str, Any]:
     return refresh_io
 
 
-
 def feeds_html(feeds: Sequence[FeedInfo]) -> str:
     """The feeds table: name, URL, last refresh and its outcome, new and failed items."""
     if not feeds:

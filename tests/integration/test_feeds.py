@@ -248,7 +248,6 @@ def test_qa_serve_refreshes_feeds_on_its_schedule(site: NewsServer, tmp_path: Pa
     assert "Traceback" not in log
 
 
-
 def test_qa_feeds_and_qa_ingest_urls_commands(site: NewsServer, tmp_path: Path) -> None:
     env = qa_env(tmp_path / "home", QA_ALLOW_PRIVATE_URLS="true", QA_FETCH_HOST_DELAY="0",
                  QA_FETCH_BACKOFF="0")

@@ -15,7 +15,6 @@ from tests.support.paths import ROOT
 pytestmark = pytest.mark.integration
 
 
-
 def _script():  # noqa: ANN202
     path = ROOT / "eval" / "train_evidence_model.py"
     spec = importlib.util.spec_from_file_location("train_evidence_model", path)
