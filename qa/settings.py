@@ -302,6 +302,12 @@ class Settings(BaseSettings):
         default=7, ge=0, le=366,
         description="How many days before the as-of day count as recent (QA_RECENT_DAYS).",
     )
+    recent_search: int = Field(
+        default=10, ge=0, le=200,
+        description="This many sentences of the recent articles (see recent_bonus), the nearest "
+        "the question, join the candidates, so that the week's report of a much-covered topic "
+        "is among them (QA_RECENT_SEARCH; 0 turns it off; eval/CALIBRATION.md).",
+    )
     time_strip: bool = Field(
         default=True,
         description="Search with the question's time phrases ('this week', 'latest') removed, "

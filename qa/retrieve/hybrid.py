@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -27,6 +26,11 @@ from qa.text.words import content_words
 from qa.types import Evidence, Filters, Sentence, elapsed_ms
 
 logger = logging.getLogger(__name__)
+
+RECENT_SEARCH_SENTENCES = 1000
+"""The recent articles' sentences are read by id and compared with the question here when they
+are at most this many (a few ms); beyond, the plain search already meets recent articles. A
+Chroma query restricted to them (`$in` on their ids, or on their days) costs 20-30 ms."""
 
 
 # --- retrieval -------------------------------------------------------------------------------
@@ -227,6 +231,7 @@ class Retriever:
 
         t = time.perf_counter()
         dense_hits = self.store.query_sentences(qv, s.candidates, filters)
+        recent = self._recent_articles(view, filters, as_of)
         chunk_hits = self.store.query_chunks(qv, max(10, s.candidates // 4), filters)
         timings["dense"] = elapsed_ms(t)
 
@@ -250,6 +255,8 @@ class Retriever:
                 cands[(h.doc_id, h.index)] = Candidate(hit=h, dense=h.similarity)
         cands.update(self._read(
             [key for key, _ in lexical_hits if key not in cands and key[0] in catalog], qv))
+        for key, c in self._recent_sentences(recent, view, qv).items():
+            cands.setdefault(key, c)
         chunk_score = {(c.doc_id, c.index): c.similarity for c in chunk_hits}
         max_lex = lexical_hits[0][1] if lexical_hits else 1.0
         lex_score = {key: score / max_lex for key, score in lexical_hits}
@@ -276,7 +283,15 @@ class Retriever:
         for c in cands.values():
             c.relevance += linked.get(c.hit.doc_id, 0.0)
         self._bridge(cands)
-        self._prefer_recent(cands.values(), catalog, as_of)
+        if recent:
+            # A question about the news is most often about the latest news. A preference: it
+            # decides what is cited, not whether the library answers (answerability.
+            # by_evidence takes it off again).
+            latest = set(recent)
+            for c in cands.values():
+                if c.hit.doc_id in latest:
+                    c.preference += s.recent_bonus
+                    c.relevance += s.recent_bonus
         reasons = s.reason_penalty > 0 and expected_type(question) == "reason"
         if reasons:
             # A why-question is answered by causes and reasons; the sentence that restates
@@ -297,23 +312,29 @@ class Retriever:
                 doc_rank.append(c.hit.doc_id)
         return by_relevance, doc_rank, qv, question
 
-    def _prefer_recent(self, cands: Iterable[Candidate], catalog: dict[str, Any],
-                       as_of: date | None) -> None:
-        """Sentences of articles published in the `recent_days` up to `as_of` gain
-        `recent_bonus` of relevance, as a preference: it decides what is cited, not whether
-        the library answers (answerability.by_evidence takes it off again)."""
+    def _recent_articles(self, view: Catalog, filters: Filters, as_of: date | None) -> list[str]:
+        """Ids of the articles published in the `recent_days` up to `as_of` (today when None)
+        that `filters` let through; none when recent articles are not preferred."""
         s = self.settings
-        if s.recent_bonus <= 0:
-            return
         asked = day_number((as_of or date.today()).isoformat())
-        if asked is None:
-            return
-        for c in cands:
-            meta = catalog.get(c.hit.doc_id)
-            day = meta.published_day if meta is not None else None
-            if day is not None and 0 <= asked - day <= s.recent_days:
-                c.preference += s.recent_bonus
-                c.relevance += s.recent_bonus
+        if s.recent_bonus <= 0 or asked is None:
+            return []
+        return [d for d in view.published_between(asked - s.recent_days, asked)
+                if filters.allows(view.articles[d].source, view.articles[d].published_day)]
+
+    def _recent_sentences(self, recent: list[str], view: Catalog,
+                          qv: np.ndarray) -> dict[Key, Candidate]:
+        """The `recent_search` sentences of the `recent` articles nearest the question, so that
+        the week's report of a much-covered topic is a candidate even when older reports match
+        its words better."""
+        n = self.settings.recent_search
+        if not recent or n <= 0:
+            return {}
+        keys = [(d, i) for d in recent for i in range(view.articles[d].n_sentences)]
+        if len(keys) > RECENT_SEARCH_SENTENCES:
+            return {}
+        nearest = sorted(self._read(keys, qv).items(), key=lambda kv: -kv[1].dense)[:n]
+        return dict(nearest)
 
     def _neighbours(self, c: Candidate, ranked: list[Candidate], qv: np.ndarray) -> list[Candidate]:
         """c's next and previous sentences in its article (as far as they exist): the

@@ -9,6 +9,7 @@ that caches built from the store (the lexical index) know when they are stale.
 from __future__ import annotations
 
 import hashlib
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -127,6 +128,19 @@ class Catalog:
         """The ids of the articles with no date, sorted (kept, as the fingerprint is: a date
         window asks for them at every query)."""
         return sorted(d for d, m in self.articles.items() if m.published_day is None)
+
+    @cached_property
+    def by_day(self) -> tuple[list[int], list[str]]:
+        """The dated articles in date order: their days and, in the same order, their ids (kept:
+        the recent-news search asks for a few days' articles at every question)."""
+        dated = sorted((m.published_day, d) for d, m in self.articles.items()
+                       if m.published_day is not None)
+        return [day for day, _ in dated], [d for _, d in dated]
+
+    def published_between(self, first: int, last: int) -> list[str]:
+        """Ids of the articles published from day `first` to day `last`, both included."""
+        days, ids = self.by_day
+        return ids[bisect_left(days, first) : bisect_right(days, last)]
 
     def updated(self, remembered: Iterable[ArticleMeta] = (), forgotten: Iterable[str] = ()) -> Catalog:
         """A new catalog with these versions committed and these articles deleted; this one is

@@ -55,3 +55,40 @@ def test_the_preference_does_not_decide_whether_the_library_answers(library) -> 
     for question in (QUESTION, "How many people work at the city library?"):
         a, b = plain.ask(question, as_of=date(2024, 5, 15)), preferring.ask(question, as_of=date(2024, 5, 15))
         assert a.confidence == b.confidence and a.abstained == b.abstained
+
+
+def test_published_between_finds_the_days_articles() -> None:
+    from qa.store.catalog import ArticleMeta, Catalog
+    from qa.text.dates import day_number
+
+    def meta(doc_id: str, day: str | None) -> ArticleMeta:
+        return ArticleMeta(doc_id=doc_id, version="1", title="", source="", published_at=day,
+                           published_day=day_number(day), url=None, byline=None,
+                           content_hash="", n_sentences=1)
+
+    catalog = Catalog({d: meta(d, day) for d, day in (
+        ("a", "2024-05-01"), ("b", "2024-05-08"), ("c", "2024-05-09"), ("d", None),
+        ("e", "2024-05-15"), ("f", "2024-05-16"))})
+    first, last = day_number("2024-05-08"), day_number("2024-05-15")
+    assert first is not None and last is not None
+    assert catalog.published_between(first, last) == ["b", "c", "e"]
+    assert catalog.published_between(last + 10, last + 20) == []
+
+
+def test_the_weeks_report_is_searched_for_when_older_ones_crowd_it_out(embedder, make_qa) -> None:  # noqa: ANN001
+    old = [Article(doc_id=f"final-{year}", title=f"Cup final {year}", source="Daily Post",
+                   published_at=f"{year}-05-10",
+                   text=f"Rivertown won the regional cup final in {year}, beating Lakeside. "
+                        f"The regional cup final drew a big crowd in {year}.")
+           for year in range(2010, 2022)]
+    new = Article(doc_id="this-week", title="Hillford lift the trophy", source="City Times",
+                  published_at="2024-05-12",
+                  text="Hillford lifted the trophy after a penalty shoot-out on Sunday.")
+    asked = date(2024, 5, 15)
+    found = {}
+    for search in (0, 5):
+        qa = make_qa(embedder, candidates=4, recent_search=search)
+        qa.ingest_articles([*old, new])
+        found[search] = {e.sentence.doc_id for e in qa.retrieve(QUESTION, as_of=asked).candidates}
+    assert "this-week" not in found[0]  # 24 old sentences match better than any of the week's
+    assert "this-week" in found[5]
