@@ -104,3 +104,29 @@ def test_near_duplicates_never_cited_twice(make_qa, fake_embedder) -> None:  # n
 def test_unrelated_question_abstains_with_related_sentences(qa) -> None:  # noqa: ANN001
     a = qa.ask("What is the boiling point of mercury in kelvin?")
     assert a.abstained and a.answer == "The articles do not answer this." and not a.citations
+
+
+def test_lexical_search_ignores_the_words_that_make_a_question(make_qa, fake_embedder) -> None:  # noqa: ANN001
+    # In a small library "what" is as rare as a name: it must not rank a sentence that only
+    # shares it ("over what it sees as") above the one that names the person asked about.
+    service = make_qa(fake_embedder)
+    service.ingest_articles(
+        [
+            Article(
+                doc_id="a",
+                title="Drills",
+                source="AFP",
+                text=(
+                    "The exercises come amid frustration over what it sees as a failure. "
+                    "Kremlin spokesman Dmitry Peskov said the decision required deep analysis "
+                    "of the drills and of the alliance and of the region."
+                ),
+            )
+        ]
+    )
+    service.lexical.ensure(service.store)  # built at the first question, as a service does
+    hits = service.lexical.search("What did Peskov say?", 5)
+    assert [key for key, _ in hits] == [("a", 1)]
+    # A question made only of such words is still searched by them.
+    assert service.lexical.query_tokens("What did they say?") != []
+    assert service.lexical.search("What is it?", 5)[0][0] == ("a", 0)
