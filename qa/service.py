@@ -430,6 +430,14 @@ class QA:
                 yield compared.answer
             yield compared
             return
+        summary = self._summary_answer(question, resolved, sources=sources, since=since,
+                                       until=until, as_of=as_of)
+        if summary is not None:  # "Summarize the news about X" (qa.summarize.request)
+            summary.timings_ms = {**summary.timings_ms, "total": elapsed_ms(t0)}
+            if _stream:
+                yield summary.answer
+            yield summary
+            return
         dated = (self.when_reported(question, as_of=as_of)
                  if resolved == "extractive" and not (sources or since or until) else None)
         if dated is not None:  # "Did X report ... before Y reported ...?" (qa.answer.reports)
@@ -761,6 +769,48 @@ class QA:
                                 model=self.llm(), embedder=self.embedder, fallback=lambda: offline)
         answer.retrieved_doc_ids = comparison.doc_ids
         return answer
+
+    def _summary_answer(
+        self,
+        question: str,
+        mode: Literal["extractive", "llm"],
+        *,
+        sources: Sequence[str] | None,
+        since: date | None,
+        until: date | None,
+        as_of: date | None,
+    ) -> Answer | None:
+        """A request for a summary typed as a question ("Summarize the news about X", "tl;dr")
+        answered by `summarize`: of the articles the topic finds (abstaining when none answers
+        it), or, with no topic, of the newest articles; None for any other question."""
+        from qa.stories.copies import one_per_story
+        from qa.summarize.extractive import MAX_QUERY_ARTICLES, articles_found
+        from qa.summarize.request import summary_topic
+
+        topic = summary_topic(question)
+        if topic is None:
+            return None
+        confidence = 1.0
+        if topic:
+            found = self.retrieve(topic, sources=sources, since=since, until=until, as_of=as_of)
+            if not found.evidence or found.confidence < self.settings.abstain_threshold:
+                return abstention(question, found.related or found.evidence, mode)
+            doc_ids, confidence = articles_found(found), found.confidence
+        else:
+            rows = self.list(sources=sources, since=since, until=until)
+            if as_of is not None:  # later articles are left out, as for any question
+                rows = [r for r in rows if not r.published_at or r.published_at[:10] <= as_of.isoformat()]
+            rows.sort(key=lambda r: r.published_at or "", reverse=True)  # undated last
+            doc_ids = [r.doc_id for r in rows]
+        self.story_index.refresh()
+        doc_ids = one_per_story(doc_ids, self.story_index)[:MAX_QUERY_ARTICLES]
+        got = self.summarize(doc_ids, query=topic or None, mode=mode) if doc_ids else None
+        if got is None or not got.citations:
+            return abstention(question, [], mode)
+        return Answer(question=question, answer=got.summary, abstained=False,
+                      citations=got.citations, retrieved_doc_ids=got.doc_ids, mode=got.mode,
+                      confidence=confidence, claims=got.claims, tokens=got.tokens,
+                      timings_ms=dict(got.timings_ms))
 
     # Last in the class body so that `list` still names the builtin in the annotations above.
     def list(

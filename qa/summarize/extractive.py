@@ -16,11 +16,18 @@ from qa.types import Evidence, Summary, elapsed_ms
 MAX_QUERY_ARTICLES = 5  # a query summary covers at most this many of the articles it finds
 
 
+def articles_found(found: Retrieval) -> list[str]:
+    """The articles a query's evidence sentences come from, best first: the articles about it,
+    not every article one of its candidate sentences came from (an unrelated one, in a small
+    library)."""
+    return list(dict.fromkeys(e.sentence.doc_id for e in found.evidence))
+
+
 class Summarizer:
     """Extractive summaries over a store: chosen stored sentences, cited at their spans.
 
     `embedder` is called when vectors are needed; `retrieve(query)` finds the articles of a
-    query summary (QA.retrieve: a Retrieval with `confidence` and `retrieved_doc_ids`).
+    query summary (QA.retrieve: a Retrieval with `confidence` and `evidence`).
     """
 
     def __init__(
@@ -63,7 +70,7 @@ class Summarizer:
             found = self._retrieve(query)
             if found.confidence < self.settings.abstain_threshold:
                 raise NotFoundError(f"No article matches the query {query!r}.")
-            doc_ids = self._one_per_story(found.retrieved_doc_ids)[:MAX_QUERY_ARTICLES]
+            doc_ids = self._one_per_story(articles_found(found))[:MAX_QUERY_ARTICLES]
         catalog = self.store.catalog().articles
         missing = [d for d in doc_ids if d not in catalog]
         if missing:
