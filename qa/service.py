@@ -423,28 +423,21 @@ class QA:
         """
         t0 = time.perf_counter()
         resolved = self._mode(mode)
-        compared = self._compare_answer(question, resolved, sources=sources, since=since, until=until)
-        if compared is not None:  # "How do outlets differ on X?" (qa.stories.compare)
-            compared.timings_ms = {**compared.timings_ms, "total": elapsed_ms(t0)}
+        # Questions that ask for something else than a sentence that answers them, in this order:
+        # "How do outlets differ on X?" (qa.stories.compare), "Summarize the news about X"
+        # (qa.summarize.request), "Did X report ... before Y reported ...?" (qa.answer.reports).
+        routed = (
+            self._compare_answer(question, resolved, sources=sources, since=since, until=until)
+            or self._summary_answer(question, resolved, sources=sources, since=since, until=until,
+                                    as_of=as_of)
+            or (self.when_reported(question, as_of=as_of)
+                if resolved == "extractive" and not (sources or since or until) else None)
+        )
+        if routed is not None:
+            routed.timings_ms = {**routed.timings_ms, "total": elapsed_ms(t0)}
             if _stream:
-                yield compared.answer
-            yield compared
-            return
-        summary = self._summary_answer(question, resolved, sources=sources, since=since,
-                                       until=until, as_of=as_of)
-        if summary is not None:  # "Summarize the news about X" (qa.summarize.request)
-            summary.timings_ms = {**summary.timings_ms, "total": elapsed_ms(t0)}
-            if _stream:
-                yield summary.answer
-            yield summary
-            return
-        dated = (self.when_reported(question, as_of=as_of)
-                 if resolved == "extractive" and not (sources or since or until) else None)
-        if dated is not None:  # "Did X report ... before Y reported ...?" (qa.answer.reports)
-            dated.timings_ms = {**dated.timings_ms, "total": elapsed_ms(t0)}
-            if _stream:
-                yield dated.answer
-            yield dated
+                yield routed.answer
+            yield routed
             return
         r = self.retrieve(question, k=k, sources=sources, since=since, until=until, as_of=as_of)
         r = self._one_copy(r)
