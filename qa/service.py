@@ -790,9 +790,9 @@ class QA:
                 return abstention(question, found.related or found.evidence, mode)
             doc_ids, confidence = articles_found(found), found.confidence
         else:
+            if as_of is not None:  # what was published by then, as for a timeline
+                until = as_of if until is None else min(until, as_of)
             rows = self.list(sources=sources, since=since, until=until)
-            if as_of is not None:  # later articles are left out, as for any question
-                rows = [r for r in rows if not r.published_at or r.published_at[:10] <= as_of.isoformat()]
             rows.sort(key=lambda r: r.published_at or "", reverse=True)  # undated last
             doc_ids = [r.doc_id for r in rows]
         self.story_index.refresh()
