@@ -39,6 +39,7 @@ from qa.types import (
     Story,
     Summary,
     Timeline,
+    doc_ids_of,
     elapsed_ms,
 )
 
@@ -777,7 +778,7 @@ class QA:
         answered by `summarize`: of the articles the topic finds (abstaining when none answers
         it), or, with no topic, of the newest articles; None for any other question."""
         from qa.stories.copies import one_per_story
-        from qa.summarize.extractive import MAX_QUERY_ARTICLES, articles_found
+        from qa.summarize.extractive import MAX_QUERY_ARTICLES
         from qa.summarize.request import summary_topic
 
         topic = summary_topic(question)
@@ -788,7 +789,7 @@ class QA:
             found = self.retrieve(topic, sources=sources, since=since, until=until, as_of=as_of)
             if not found.evidence or found.confidence < self.settings.abstain_threshold:
                 return abstention(question, found.related or found.evidence, mode)
-            doc_ids, confidence = articles_found(found), found.confidence
+            doc_ids, confidence = doc_ids_of(found.evidence), found.confidence
         else:
             if as_of is not None:  # what was published by then, as for a timeline
                 until = as_of if until is None else min(until, as_of)

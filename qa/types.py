@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from typing import Literal
@@ -304,6 +305,11 @@ class Filters:
     @property
     def active(self) -> bool:
         return bool(self.sources or self.since or self.until)
+
+
+def doc_ids_of(evidence: Iterable[Evidence]) -> list[str]:
+    """The articles the sentences come from, in the order they first appear."""
+    return list(dict.fromkeys(ev.sentence.doc_id for ev in evidence))
 
 
 def elapsed_ms(t0: float) -> float:

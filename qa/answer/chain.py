@@ -39,7 +39,7 @@ from qa.embed.base import Embedder
 from qa.errors import ConfigError
 from qa.settings import Settings
 from qa.text.tokens import count_tokens
-from qa.types import Answer, Claim, Evidence, elapsed_ms
+from qa.types import Answer, Claim, Evidence, doc_ids_of, elapsed_ms
 
 __all__ = [
     "Packed",
@@ -194,10 +194,6 @@ def context_budget(settings: Settings, prompt: str, slot: str = "context", **val
 
 
 # --- answers ----------------------------------------------------------------------------------
-
-
-def doc_ids_of(evidence: Sequence[Evidence]) -> list[str]:
-    return list(dict.fromkeys(ev.sentence.doc_id for ev in evidence))
 
 
 def _confidence(claims: Sequence[Claim]) -> float:

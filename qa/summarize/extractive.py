@@ -11,16 +11,9 @@ from qa.retrieve.hybrid import Retrieval
 from qa.settings import Settings
 from qa.store import Store
 from qa.summarize.select import select_sentences
-from qa.types import Evidence, Summary, elapsed_ms
+from qa.types import Evidence, Summary, doc_ids_of, elapsed_ms
 
 MAX_QUERY_ARTICLES = 5  # a query summary covers at most this many of the articles it finds
-
-
-def articles_found(found: Retrieval) -> list[str]:
-    """The articles a query's evidence sentences come from, best first: the articles about it,
-    not every article one of its candidate sentences came from (an unrelated one, in a small
-    library)."""
-    return list(dict.fromkeys(e.sentence.doc_id for e in found.evidence))
 
 
 class Summarizer:
@@ -70,7 +63,9 @@ class Summarizer:
             found = self._retrieve(query)
             if found.confidence < self.settings.abstain_threshold:
                 raise NotFoundError(f"No article matches the query {query!r}.")
-            doc_ids = self._one_per_story(articles_found(found))[:MAX_QUERY_ARTICLES]
+            # The articles of its evidence: those about it, not every article a candidate
+            # sentence came from (an unrelated one, in a small library).
+            doc_ids = self._one_per_story(doc_ids_of(found.evidence))[:MAX_QUERY_ARTICLES]
         catalog = self.store.catalog().articles
         missing = [d for d in doc_ids if d not in catalog]
         if missing:

@@ -15,7 +15,6 @@ from qa.answer import provider as llm
 from qa.answer.chain import (
     clean_reply,
     context_budget,
-    doc_ids_of,
     render_context,
     unique_evidence,
 )
@@ -25,7 +24,7 @@ from qa.embed.base import Embedder
 from qa.errors import LLMError
 from qa.settings import Settings
 from qa.text.tokens import count_tokens
-from qa.types import Evidence, Summary, elapsed_ms
+from qa.types import Evidence, Summary, doc_ids_of, elapsed_ms
 
 logger = logging.getLogger(__name__)
 
